@@ -20,7 +20,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
 WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
             -Wno-missing-field-initializers -Wswitch-enum
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc/common -MMD -MP
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc/common -Isrc -MMD -MP
 LDLIBS   := $(PKG_LIBS) -lm
 
 BUILD    ?= build
@@ -32,23 +32,26 @@ COMMON_SRC := $(sort $(wildcard src/common/*.c))
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 COMMON_LIB := $(BUILD)/libbulwark.a
 
-# binary name -> source folder
-BINARIES := bulwarkctl
-bulwarkctl_DIR := src/ctl
-ifneq ($(wildcard src/keeper/*.c),)
-BINARIES += bulwark-keeper
-endif
-ifneq ($(wildcard src/sentinel/*.c),)
-BINARIES += bulwark-sentinel
-endif
-ifneq ($(wildcard src/proxy/*.c),)
-BINARIES += bulwark-proxy
-endif
-bulwark-keeper_DIR := src/keeper
-bulwark-sentinel_DIR := src/sentinel
-bulwark-proxy_DIR := src/proxy
-
+# Binaries: one folder each; a binary is built once its folder has a main.c. The folder's other sources also go
+# into a library of their own (build/lib<folder>.a) that the unit tests link, so pure logic such as the
+# sentinel's planner is tested without the daemon around it.
+BIN_DIRS := ctl keeper sentinel proxy
+bin_name = $(if $(filter ctl,$(1)),bulwarkctl,bulwark-$(1))
+BINARIES := $(foreach d,$(BIN_DIRS),$(if $(wildcard src/$(d)/main.c),$(call bin_name,$(d))))
 BIN_PATHS := $(BINARIES:%=$(BUILD)/bin/%)
+dir_objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out src/$(1)/main.c,$(sort $(wildcard src/$(1)/*.c))))
+DIR_LIBS := $(foreach d,$(BIN_DIRS),$(if $(call dir_objs,$(d)),$(BUILD)/lib$(d).a))
+
+define dir_rules
+$(BUILD)/lib$(1).a: $(call dir_objs,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/bin/$(call bin_name,$(1)): $(BUILD)/obj/src/$(1)/main.o $(if $(call dir_objs,$(1)),$(BUILD)/lib$(1).a) $(COMMON_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach d,$(BIN_DIRS),$(eval $(call dir_rules,$(d))))
 
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -70,14 +73,7 @@ $(COMMON_LIB): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-define binary_rule
-$(BUILD)/bin/$(1): $$(patsubst %.c,$(BUILD)/obj/%.o,$$(sort $$(wildcard $$($(1)_DIR)/*.c))) $(COMMON_LIB)
-	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
-endef
-$(foreach b,$(BINARIES),$(eval $(call binary_rule,$(b))))
-
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(COMMON_LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(DIR_LIBS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 

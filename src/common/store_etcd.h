@@ -37,6 +37,9 @@ typedef struct StoreError
 
 const char *store_error_kind_to_string(StoreErrorKind kind);
 
+/* store_error_set: fill err (when not NULL) with kind and a printf-formatted message, truncated to fit. */
+void store_error_set(StoreError *err, StoreErrorKind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 typedef struct StoreConfig
 {
 	const char *endpoints;		/* comma-separated URLs, http:// or https:// (all the same scheme) */

@@ -1,0 +1,1732 @@
+/*
+ * src/common/store_etcd.c
+ *    The etcd v3 client over the JSON gateway: endpoints, deadlines, authentication and the curl transport. The
+ *    wire format lives in etcd_proto.c; this file only moves bytes and decides what to try next.
+ *
+ * Unary calls share one reused curl easy handle (keep-alive). Each call has one deadline (request_timeout_ms) for
+ * all its attempts: it starts on the endpoint that answered last and moves on when an endpoint cannot be
+ * connected to, does not answer in time, or answers that it cannot serve (503, no leader). The first endpoint
+ * that answers stays the current one. A watch has its own easy handle driven by its own multi handle, so that
+ * it can wait with curl_multi_poll now and be driven from an epoll loop later.
+ *
+ * curl_global_init: main() should call it once before any thread starts. store_new also takes a reference
+ * with curl_global_init (reference-counted, and thread-safe in the libcurl we build against), released by
+ * store_free, so a program that forgets still works.
+ */
+#include "store_etcd.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "etcd_proto.h"
+#include "log.h"
+
+#define STORE_DEFAULT_REQUEST_TIMEOUT_MS 5000
+#define STORE_DEFAULT_CONNECT_TIMEOUT_MS 1000
+#define STORE_DEFAULT_SILENCE_TIMEOUT_MS 15000
+#define STORE_MAX_ENDPOINTS 16
+#define STORE_MAX_URL 512
+
+/* our own cap on a request body; etcd refuses more than --max-request-bytes (1.5 MiB by default) anyway */
+#define STORE_MAX_REQUEST (8 * 1024 * 1024)
+
+/* what we keep of an error answer on a watch connection */
+#define STORE_MAX_ERROR_BODY (64 * 1024)
+
+/* reconnect backoff of a watch whose connection attempts fail */
+#define STORE_WATCH_BACKOFF_MIN_MS 100
+#define STORE_WATCH_BACKOFF_MAX_MS 1000
+
+struct Store
+{
+	char	   *endpoints[STORE_MAX_ENDPOINTS];	/* base URLs, no trailing slash */
+	size_t		n_endpoints;
+	size_t		current;		/* the endpoint that answered last: tried first */
+	char	   *ca_file;
+	char	   *cert_file;
+	char	   *key_file;
+	char	   *user;
+	char	   *password;
+	int64_t		request_timeout_ms;
+	int64_t		connect_timeout_ms;
+	char	   *token;			/* auth token, NULL until authenticated (or without auth) */
+	CURL	   *easy;			/* reused for every unary call */
+	Buf			response;		/* body of the last unary answer */
+	bool		response_too_large;
+	bool		maybe_applied;	/* the last call had an attempt whose outcome is unknown */
+	char		curl_error[CURL_ERROR_SIZE];
+};
+
+/* The outcome of one HTTP exchange with one endpoint. */
+typedef enum StoreAttempt
+{
+	STORE_ATTEMPT_ANSWERED = 0,	/* an HTTP answer arrived, whatever its status */
+	STORE_ATTEMPT_NOT_SENT,		/* no connection: the request never reached the member */
+	STORE_ATTEMPT_LOST,			/* the connection failed after the request was sent: outcome unknown */
+	STORE_ATTEMPT_TIMED_OUT,	/* no answer in the time allowed: outcome unknown */
+	STORE_ATTEMPT_TOO_LARGE,	/* the answer exceeds ETCD_PROTO_MAX_MESSAGE */
+	STORE_ATTEMPT_LOCAL_ERROR,	/* curl or TLS set-up failed here: no endpoint would do better */
+} StoreAttempt;
+
+static int64_t
+store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+store_error_kind_to_string(StoreErrorKind kind)
+{
+	switch (kind)
+	{
+		case STORE_ERR_NONE:
+			return "none";
+		case STORE_ERR_UNREACHABLE:
+			return "unreachable";
+		case STORE_ERR_TIMEOUT:
+			return "timeout";
+		case STORE_ERR_COMPARE_FAILED:
+			return "compare-failed";
+		case STORE_ERR_COMPACTED:
+			return "compacted";
+		case STORE_ERR_TOO_LARGE:
+			return "too-large";
+		case STORE_ERR_LEASE_NOT_FOUND:
+			return "lease-not-found";
+		case STORE_ERR_AUTH:
+			return "auth";
+		case STORE_ERR_PROTOCOL:
+			return "protocol";
+		case STORE_ERR_SERVER:
+			return "server";
+		case STORE_ERR_INVALID:
+			return "invalid";
+	}
+	return "unknown";
+}
+
+void
+store_error_set(StoreError *err, StoreErrorKind kind, const char *fmt, ...)
+{
+	va_list		ap;
+
+	if (err == NULL)
+		return;
+	err->kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+void
+store_kv_finish(StoreKV *kv)
+{
+	if (kv == NULL)
+		return;
+	free(kv->key);
+	free(kv->value);
+	memset(kv, 0, sizeof(*kv));
+}
+
+void
+store_kv_list_finish(StoreKVList *list)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < list->n; i++)
+		store_kv_finish(&list->kvs[i]);
+	free(list->kvs);
+	list->kvs = NULL;
+	list->n = 0;
+}
+
+void
+store_events_free(StoreEvent *events, size_t n)
+{
+	if (events == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_kv_finish(&events[i].kv);
+	free(events);
+}
+
+char *
+store_prefix_end(const char *prefix, size_t len, size_t *out_len)
+{
+	char	   *end = malloc(len + 2);
+
+	if (end == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(end, prefix, len);
+	/* drop trailing 0xff bytes and increment the last other byte; nothing left means "to the end": "\0" */
+	while (len > 0 && (unsigned char) end[len - 1] == 0xff)
+		len--;
+	if (len == 0)
+	{
+		end[0] = '\0';
+		end[1] = '\0';
+		*out_len = 1;
+		return end;
+	}
+	end[len - 1] = (char) ((unsigned char) end[len - 1] + 1);
+	end[len] = '\0';
+	*out_len = len;
+	return end;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Configuration
+ */
+
+static bool
+store_copy_option(const char *value, char **out, StoreError *err)
+{
+	*out = NULL;
+	if (value == NULL)
+		return true;
+	*out = strdup(value);
+	if (*out == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* store_parse_endpoints: split "URL,URL" into store->endpoints, checking each URL's form and scheme */
+static bool
+store_parse_endpoints(Store *store, const char *spec, StoreError *err)
+{
+	const char *p = spec;
+	bool		https = false;
+
+	if (spec == NULL || spec[0] == '\0')
+	{
+		store_error_set(err, STORE_ERR_INVALID, "no store endpoints given");
+		return false;
+	}
+	while (true)
+	{
+		const char *comma = strchr(p, ',');
+		size_t		len = comma != NULL ? (size_t) (comma - p) : strlen(p);
+		const char *host;
+		bool		this_https;
+
+		while (len > 0 && (*p == ' ' || *p == '\t'))
+		{
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		while (len > 0 && p[len - 1] == '/')
+			len--;
+
+		if (len == 0)
+		{
+			store_error_set(err, STORE_ERR_INVALID, "empty endpoint in store endpoints \"%.200s\"", spec);
+			return false;
+		}
+		if (len >= STORE_MAX_URL)
+		{
+			store_error_set(err, STORE_ERR_INVALID, "store endpoint \"%.60s...\" is too long", p);
+			return false;
+		}
+		if (len > 7 && strncmp(p, "http://", 7) == 0)
+		{
+			this_https = false;
+			host = p + 7;
+		}
+		else if (len > 8 && strncmp(p, "https://", 8) == 0)
+		{
+			this_https = true;
+			host = p + 8;
+		}
+		else
+		{
+			store_error_set(err, STORE_ERR_INVALID,
+							"store endpoint \"%.*s\" must start with http:// or https:// and name a host",
+							(int) len, p);
+			return false;
+		}
+		for (const char *c = host; c < p + len; c++)
+		{
+			if ((unsigned char) *c <= 0x20 || (unsigned char) *c >= 0x7f || *c == '?' || *c == '#')
+			{
+				store_error_set(err, STORE_ERR_INVALID, "store endpoint \"%.*s\" has an invalid character",
+								(int) len, p);
+				return false;
+			}
+		}
+		if (store->n_endpoints > 0 && this_https != https)
+		{
+			store_error_set(err, STORE_ERR_INVALID, "store endpoints mix http:// and https://: \"%.200s\"", spec);
+			return false;
+		}
+		https = this_https;
+		if (store->n_endpoints == STORE_MAX_ENDPOINTS)
+		{
+			store_error_set(err, STORE_ERR_INVALID, "more than %d store endpoints", STORE_MAX_ENDPOINTS);
+			return false;
+		}
+		store->endpoints[store->n_endpoints] = strndup(p, len);
+		if (store->endpoints[store->n_endpoints] == NULL)
+		{
+			store_error_set(err, STORE_ERR_INVALID, "out of memory");
+			return false;
+		}
+		store->n_endpoints++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	return true;
+}
+
+bool
+store_new(const StoreConfig *config, Store **out, StoreError *err)
+{
+	Store	   *store;
+
+	*out = NULL;
+	if (config->request_timeout_ms < 0 || config->connect_timeout_ms < 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "store timeouts must not be negative");
+		return false;
+	}
+	if (config->user != NULL && config->password == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "store user \"%.100s\" given without a password", config->user);
+		return false;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "could not initialize libcurl");
+		return false;
+	}
+	store = calloc(1, sizeof(Store));
+	if (store == NULL)
+	{
+		curl_global_cleanup();
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	buf_init(&store->response, ETCD_PROTO_MAX_MESSAGE);
+	store->request_timeout_ms = config->request_timeout_ms > 0 ? config->request_timeout_ms
+		: STORE_DEFAULT_REQUEST_TIMEOUT_MS;
+	store->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
+		: STORE_DEFAULT_CONNECT_TIMEOUT_MS;
+
+	if (!store_parse_endpoints(store, config->endpoints, err) ||
+		!store_copy_option(config->ca_file, &store->ca_file, err) ||
+		!store_copy_option(config->cert_file, &store->cert_file, err) ||
+		!store_copy_option(config->key_file, &store->key_file, err) ||
+		!store_copy_option(config->user, &store->user, err) ||
+		!store_copy_option(config->password, &store->password, err))
+	{
+		store_free(store);
+		return false;
+	}
+	store->easy = curl_easy_init();
+	if (store->easy == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "could not create a curl handle");
+		store_free(store);
+		return false;
+	}
+	log_debug("store client created endpoints=%s request_timeout_ms=%" PRId64 " connect_timeout_ms=%" PRId64,
+			  config->endpoints, store->request_timeout_ms, store->connect_timeout_ms);
+	*out = store;
+	return true;
+}
+
+void
+store_free(Store *store)
+{
+	if (store == NULL)
+		return;
+	if (store->easy != NULL)
+		curl_easy_cleanup(store->easy);
+	for (size_t i = 0; i < store->n_endpoints; i++)
+		free(store->endpoints[i]);
+	free(store->ca_file);
+	free(store->cert_file);
+	free(store->key_file);
+	free(store->user);
+	if (store->password != NULL)
+	{
+		explicit_bzero(store->password, strlen(store->password));
+		free(store->password);
+	}
+	free(store->token);
+	buf_finish(&store->response);
+	free(store);
+	curl_global_cleanup();
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Transport
+ */
+
+/* store_headers_new: the request headers, with the auth token when there is one; NULL when out of memory */
+static struct curl_slist *
+store_headers_new(const Store *store)
+{
+	struct curl_slist *headers = NULL;
+	struct curl_slist *next;
+
+	next = curl_slist_append(headers, "Content-Type: application/json");
+	if (next == NULL)
+		return NULL;
+	headers = next;
+	/* no "Expect: 100-continue" round trip before large bodies */
+	next = curl_slist_append(headers, "Expect:");
+	if (next == NULL)
+		goto fail;
+	headers = next;
+	if (store->token != NULL)
+	{
+		char		line[4200];
+
+		snprintf(line, sizeof(line), "Authorization: %s", store->token);
+		next = curl_slist_append(headers, line);
+		explicit_bzero(line, sizeof(line));
+		if (next == NULL)
+			goto fail;
+		headers = next;
+	}
+	return headers;
+
+fail:
+	curl_slist_free_all(headers);
+	return NULL;
+}
+
+/* store_curl_setup: the options every handle of this store gets, unary or watch */
+static bool
+store_curl_setup(const Store *store, CURL *easy, const char *url, struct curl_slist *headers, char *errbuf)
+{
+	bool		ok = true;
+
+	ok &= curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+	/* signals would be the DNS timeout mechanism otherwise, which is unsafe with threads */
+	ok &= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	/* the gateway's well-trodden path is HTTP/1.1 with chunked streams */
+	ok &= curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+	/* etcd is reached directly: a proxy from the environment could buffer (and so break) watch streams */
+	ok &= curl_easy_setopt(easy, CURLOPT_NOPROXY, "*") == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 5L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 2L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) store->connect_timeout_ms) == CURLE_OK;
+	if (store->ca_file != NULL)
+		ok &= curl_easy_setopt(easy, CURLOPT_CAINFO, store->ca_file) == CURLE_OK;
+	if (store->cert_file != NULL)
+		ok &= curl_easy_setopt(easy, CURLOPT_SSLCERT, store->cert_file) == CURLE_OK;
+	if (store->key_file != NULL)
+		ok &= curl_easy_setopt(easy, CURLOPT_SSLKEY, store->key_file) == CURLE_OK;
+	return ok;
+}
+
+static size_t
+store_write_response(char *data, size_t size, size_t nmemb, void *arg)
+{
+	Store	   *store = arg;
+	size_t		len = size * nmemb;
+
+	if (!buf_append(&store->response, data, len))
+	{
+		store->response_too_large = true;
+		return 0;				/* makes curl abort the transfer */
+	}
+	return len;
+}
+
+/* store_text_copy: copy src into dst, cut to fit */
+static void
+store_text_copy(char *dst, size_t dst_size, const char *src)
+{
+	size_t		len = strnlen(src, dst_size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* store_describe_curl_error: a short lowercase reason for a failed transfer, into why */
+static void
+store_describe_curl_error(CURL *easy, CURLcode code, const char *errbuf, char *why, size_t why_size)
+{
+	long		os_errno = 0;
+
+	if (code == CURLE_COULDNT_CONNECT && curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+		os_errno != 0)
+	{
+		char		text[128];
+		const char *s = strerror_r((int) os_errno, text, sizeof(text));
+
+		snprintf(why, why_size, "%s", s);
+	}
+	else if (errbuf[0] != '\0')
+		snprintf(why, why_size, "%s", errbuf);
+	else
+		snprintf(why, why_size, "%s", curl_easy_strerror(code));
+	/* "Connection refused" -> "connection refused", but "SSL certificate problem" stays as it is */
+	if (why[0] >= 'A' && why[0] <= 'Z' && why[1] >= 'a' && why[1] <= 'z')
+		why[0] = (char) (why[0] - 'A' + 'a');
+}
+
+/*
+ * store_exchange: POST body to path on endpoint idx within budget_ms. The answer's status goes to *status and
+ * its body to store->response; when there is no answer, why says what happened.
+ */
+static StoreAttempt
+store_exchange(Store *store, size_t idx, const char *path, const char *body, int64_t budget_ms, long *status,
+			   char *why, size_t why_size)
+{
+	char		url[STORE_MAX_URL + 64];
+	struct curl_slist *headers;
+	CURLcode	code;
+	curl_off_t	request_size = 0;
+	bool		ok;
+
+	*status = 0;
+	why[0] = '\0';
+	buf_reset(&store->response);
+	store->response_too_large = false;
+	store->curl_error[0] = '\0';
+	snprintf(url, sizeof(url), "%s%s", store->endpoints[idx], path);
+
+	headers = store_headers_new(store);
+	if (headers == NULL)
+	{
+		snprintf(why, why_size, "out of memory");
+		return STORE_ATTEMPT_LOCAL_ERROR;
+	}
+	ok = store_curl_setup(store, store->easy, url, headers, store->curl_error);
+	ok &= curl_easy_setopt(store->easy, CURLOPT_POST, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_POSTFIELDS, body) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body)) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_WRITEFUNCTION, store_write_response) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_WRITEDATA, store) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_TIMEOUT_MS, (long) budget_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(store->easy, CURLOPT_CONNECTTIMEOUT_MS,
+						   (long) (budget_ms < store->connect_timeout_ms ? budget_ms : store->connect_timeout_ms))
+		== CURLE_OK;
+	if (!ok)
+	{
+		curl_slist_free_all(headers);
+		snprintf(why, why_size, "could not set curl options");
+		return STORE_ATTEMPT_LOCAL_ERROR;
+	}
+
+	code = curl_easy_perform(store->easy);
+	/* the handle keeps a pointer to the list: drop it before freeing */
+	(void) curl_easy_setopt(store->easy, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	(void) curl_easy_getinfo(store->easy, CURLINFO_REQUEST_SIZE, &request_size);
+
+	/* an if-chain, not a switch: CURLcode has a hundred values of which these few matter */
+	if (code == CURLE_OK)
+	{
+		(void) curl_easy_getinfo(store->easy, CURLINFO_RESPONSE_CODE, status);
+		return STORE_ATTEMPT_ANSWERED;
+	}
+	if (code == CURLE_WRITE_ERROR && store->response_too_large)
+	{
+		snprintf(why, why_size, "answer exceeds %d bytes", ETCD_PROTO_MAX_MESSAGE);
+		return STORE_ATTEMPT_TOO_LARGE;
+	}
+	if (code == CURLE_OPERATION_TIMEDOUT)
+	{
+		if (request_size == 0)
+		{
+			snprintf(why, why_size, "no connection within %" PRId64 " ms",
+					 budget_ms < store->connect_timeout_ms ? budget_ms : store->connect_timeout_ms);
+			return STORE_ATTEMPT_NOT_SENT;
+		}
+		snprintf(why, why_size, "no answer within %" PRId64 " ms", budget_ms);
+		return STORE_ATTEMPT_TIMED_OUT;
+	}
+	if (code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CRL_BADFILE ||
+		code == CURLE_SSL_ENGINE_NOTFOUND || code == CURLE_SSL_ENGINE_SETFAILED || code == CURLE_SSL_CIPHER ||
+		code == CURLE_OUT_OF_MEMORY || code == CURLE_FAILED_INIT || code == CURLE_UNSUPPORTED_PROTOCOL ||
+		code == CURLE_URL_MALFORMAT)
+	{
+		store_describe_curl_error(store->easy, code, store->curl_error, why, why_size);
+		return STORE_ATTEMPT_LOCAL_ERROR;
+	}
+	store_describe_curl_error(store->easy, code, store->curl_error, why, why_size);
+	return request_size == 0 ? STORE_ATTEMPT_NOT_SENT : STORE_ATTEMPT_LOST;
+}
+
+/* One endpoint that failed during a call, for the error message. */
+typedef struct StoreTry
+{
+	const char *url;
+	char		why[200];
+	bool		timed_out;		/* the request was sent and no answer came in time */
+} StoreTry;
+
+/* store_format_tries: "url (why), url (why)" of the tries, skipping the one at index skip, into out */
+static void
+store_format_tries(const StoreTry *tries, size_t n, size_t skip, char *out, size_t out_size)
+{
+	size_t		o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < out_size; i++)
+	{
+		int			w;
+
+		if (i == skip)
+			continue;
+		w = snprintf(out + o, out_size - o, "%s%s (%s)", o > 0 ? ", " : "", tries[i].url, tries[i].why);
+		if (w < 0)
+			break;
+		o += (size_t) w;
+	}
+}
+
+/* store_fail_everywhere: the error of a call that got no usable answer from any endpoint */
+static void
+store_fail_everywhere(Store *store, const StoreTry *tries, size_t n_tries, size_t not_tried, int64_t elapsed_ms,
+					  StoreError *err)
+{
+	const char *write_note = store->maybe_applied ? ": a write may have been applied" : "";
+	char		untried[64] = "";
+	char		list[400];
+	size_t		timed_out = n_tries;
+
+	if (not_tried > 0)
+		snprintf(untried, sizeof(untried), "; no time left for %zu more endpoint%s", not_tried,
+				 not_tried > 1 ? "s" : "");
+	for (size_t i = 0; i < n_tries; i++)
+	{
+		if (tries[i].timed_out)
+			timed_out = i;
+	}
+	if (timed_out < n_tries)
+	{
+		store_format_tries(tries, n_tries, timed_out, list, sizeof(list));
+		store_error_set(err, STORE_ERR_TIMEOUT, "store request timed out after %" PRId64 " ms on %s%s%s%s%s",
+						elapsed_ms, tries[timed_out].url, write_note, list[0] != '\0' ? "; also tried " : "", list,
+						untried);
+		return;
+	}
+	store_format_tries(tries, n_tries, n_tries, list, sizeof(list));
+	if (store->maybe_applied)
+		store_error_set(err, STORE_ERR_TIMEOUT, "store request outcome unknown%s: tried %s%s", write_note, list,
+						untried);
+	else
+		store_error_set(err, STORE_ERR_UNREACHABLE, "store unreachable: tried %s%s",
+						n_tries > 0 ? list : "nothing", untried);
+}
+
+/* store_take_token: the token of a 2xx authenticate answer in store->response */
+static bool
+store_take_token(Store *store, StoreError *err)
+{
+	char	   *token = NULL;
+
+	if (!etcd_proto_parse_authenticate(store->response.data, store->response.len, &token, err))
+		return false;
+	free(store->token);
+	store->token = token;
+	return true;
+}
+
+/*
+ * store_call: POST body to path, moving through the endpoints within the request deadline. True when an endpoint
+ * answered 2xx: the body is in store->response. Otherwise err says what happened everywhere that was tried.
+ * is_write says whether an unknown outcome must be reported as "a write may have been applied". is_auth is the
+ * authentication request itself, which must not authenticate first.
+ */
+static bool
+store_call(Store *store, const char *path, const char *body, bool is_write, bool is_auth, StoreError *err)
+{
+	int64_t		start = store_now_ms();
+	int64_t		deadline = start + store->request_timeout_ms;
+	size_t		n = store->n_endpoints;
+	StoreTry	tries[STORE_MAX_ENDPOINTS];
+	size_t		n_tries = 0;
+	size_t		not_tried = 0;
+
+	store->maybe_applied = false;
+	if (strlen(body) > STORE_MAX_REQUEST)
+	{
+		store_error_set(err, STORE_ERR_TOO_LARGE, "request of %zu bytes exceeds the client limit of %d bytes",
+						strlen(body), STORE_MAX_REQUEST);
+		return false;
+	}
+
+	for (size_t i = 0; i < n; i++)
+	{
+		size_t		idx = (store->current + i) % n;
+		const char *url = store->endpoints[idx];
+		bool		reauthed = false;
+		bool		next_endpoint = false;
+
+		while (!next_endpoint)
+		{
+			int64_t		remaining = deadline - store_now_ms();
+			int64_t		budget;
+			bool		authenticating = !is_auth && store->user != NULL && store->token == NULL;
+			const char *step_path = path;
+			const char *step_body = body;
+			char	   *auth_body = NULL;
+			char		why[200];
+			long		status;
+			StoreAttempt attempt;
+			StoreError	answer;
+			EtcdErrorAction action;
+
+			if (remaining <= 0)
+			{
+				not_tried = n - i;
+				goto everywhere;
+			}
+
+			/*
+			 * Why not the whole remaining time: a member that accepts connections but never answers (stopped,
+			 * or partitioned while a linearizable read waits for a leader) must leave time for the others.
+			 */
+			budget = remaining;
+			if (i + 1 < n && remaining / 2 >= store->connect_timeout_ms)
+				budget = remaining / 2;
+			else if (i + 1 < n && remaining > store->connect_timeout_ms)
+				budget = store->connect_timeout_ms;
+
+			if (authenticating)
+			{
+				auth_body = etcd_proto_build_authenticate(store->user, store->password);
+				if (auth_body == NULL)
+				{
+					store_error_set(err, STORE_ERR_INVALID, "could not encode the store user or password");
+					return false;
+				}
+				step_path = "/v3/auth/authenticate";
+				step_body = auth_body;
+			}
+
+			log_debug("store request url=%s%s budget_ms=%" PRId64, url, step_path, budget);
+			attempt = store_exchange(store, idx, step_path, step_body, budget, &status, why, sizeof(why));
+			if (auth_body != NULL)
+			{
+				explicit_bzero(auth_body, strlen(auth_body));
+				free(auth_body);
+			}
+
+			switch (attempt)
+			{
+				case STORE_ATTEMPT_ANSWERED:
+					break;
+				case STORE_ATTEMPT_NOT_SENT:
+				case STORE_ATTEMPT_LOST:
+				case STORE_ATTEMPT_TIMED_OUT:
+					log_debug("store endpoint failed url=%s attempt=%d reason=\"%s\"", url, (int) attempt, why);
+					tries[n_tries].url = url;
+					store_text_copy(tries[n_tries].why, sizeof(tries[n_tries].why), why);
+					tries[n_tries].timed_out = (attempt == STORE_ATTEMPT_TIMED_OUT);
+					n_tries++;
+					/* a request that reached the member may have been applied, unless it was only authentication */
+					if (attempt != STORE_ATTEMPT_NOT_SENT && !authenticating)
+						store->maybe_applied = store->maybe_applied || is_write;
+					next_endpoint = true;
+					continue;
+				case STORE_ATTEMPT_TOO_LARGE:
+					store_error_set(err, STORE_ERR_TOO_LARGE, "answer from %s exceeds %d bytes", url,
+									ETCD_PROTO_MAX_MESSAGE);
+					return false;
+				case STORE_ATTEMPT_LOCAL_ERROR:
+					store_error_set(err, STORE_ERR_INVALID, "store request to %s failed: %s", url, why);
+					return false;
+			}
+
+			if (status >= 200 && status < 300)
+			{
+				if (authenticating)
+				{
+					if (!store_take_token(store, err))
+						return false;
+					continue;	/* now the request itself */
+				}
+				store->current = idx;
+				return true;
+			}
+
+			etcd_proto_parse_error(status, store->response.data, store->response.len, &answer, &action);
+			log_debug("store error answer url=%s status=%ld kind=%s action=%s message=\"%s\"", url, status,
+					  store_error_kind_to_string(answer.kind), etcd_error_action_to_string(action), answer.message);
+			if (authenticating && action == ETCD_ERROR_ACTION_REAUTH)
+				action = ETCD_ERROR_ACTION_FAIL;
+			switch (action)
+			{
+				case ETCD_ERROR_ACTION_REAUTH:
+					if (!is_auth && store->user != NULL && !reauthed)
+					{
+						/* the token expired or the auth store changed: one fresh token, then the same request */
+						reauthed = true;
+						free(store->token);
+						store->token = NULL;
+						continue;
+					}
+					break;
+				case ETCD_ERROR_ACTION_NEXT_ENDPOINT:
+					tries[n_tries].url = url;
+					store_text_copy(tries[n_tries].why, sizeof(tries[n_tries].why), answer.message);
+					tries[n_tries].timed_out = (answer.kind == STORE_ERR_TIMEOUT);
+					n_tries++;
+					if (answer.kind == STORE_ERR_TIMEOUT && !authenticating)
+						store->maybe_applied = store->maybe_applied || is_write;
+					next_endpoint = true;
+					continue;
+				case ETCD_ERROR_ACTION_FAIL:
+					break;
+			}
+			store->current = idx;
+			if (authenticating)
+				store_error_set(err, answer.kind, "authentication as \"%.100s\" failed: %s from %s", store->user,
+								answer.message, url);
+			else
+				store_error_set(err, answer.kind, "%s from %s", answer.message, url);
+			return false;
+		}
+	}
+
+everywhere:
+	/* nobody answered: start the next call on another endpoint */
+	store->current = (store->current + 1) % n;
+	store_fail_everywhere(store, tries, n_tries, not_tried, store_now_ms() - start, err);
+	return false;
+}
+
+/* store_call_built: store_call with a body from a builder (NULL = out of memory), freeing the body */
+static bool
+store_call_built(Store *store, const char *path, char *body, bool is_write, StoreError *err)
+{
+	bool		ok;
+
+	if (body == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "could not encode the request to %s", path);
+		return false;
+	}
+	ok = store_call(store, path, body, is_write, false, err);
+	free(body);
+	return ok;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Key-value operations
+ */
+
+bool
+store_get(Store *store, const char *key, StoreKV *kv, bool *found, int64_t *revision, StoreError *err)
+{
+	StoreKVList list = {0};
+
+	*found = false;
+	if (key == NULL || key[0] == '\0')
+	{
+		store_error_set(err, STORE_ERR_INVALID, "empty store key");
+		return false;
+	}
+	if (!store_call_built(store, "/v3/kv/range", etcd_proto_build_range(key, strlen(key), NULL, 0), false, err) ||
+		!etcd_proto_parse_range(store->response.data, store->response.len, &list, err))
+		return false;
+	if (revision != NULL)
+		*revision = list.revision;
+	if (list.n > 0)
+	{
+		*kv = list.kvs[0];
+		memset(&list.kvs[0], 0, sizeof(StoreKV));
+		*found = true;
+	}
+	store_kv_list_finish(&list);
+	return true;
+}
+
+bool
+store_list(Store *store, const char *prefix, StoreKVList *out, StoreError *err)
+{
+	size_t		prefix_len = strlen(prefix);
+	size_t		end_len;
+	char	   *end = store_prefix_end(prefix, prefix_len, &end_len);
+	char	   *body;
+
+	if (end == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	/* the empty prefix is every key: etcd spells that key "\0", range_end "\0" */
+	if (prefix_len == 0)
+		body = etcd_proto_build_range("", 1, end, end_len);
+	else
+		body = etcd_proto_build_range(prefix, prefix_len, end, end_len);
+	free(end);
+	if (!store_call_built(store, "/v3/kv/range", body, false, err))
+		return false;
+	/* etcd returns a range sorted by key unless asked otherwise */
+	return etcd_proto_parse_range(store->response.data, store->response.len, out, err);
+}
+
+bool
+store_put(Store *store, const char *key, const char *value, size_t value_len, int64_t lease, int64_t *revision,
+		  StoreError *err)
+{
+	int64_t		rev;
+
+	if (key == NULL || key[0] == '\0')
+	{
+		store_error_set(err, STORE_ERR_INVALID, "empty store key");
+		return false;
+	}
+	if (!store_call_built(store, "/v3/kv/put", etcd_proto_build_put(key, strlen(key), value, value_len, lease), true,
+						  err) ||
+		!etcd_proto_parse_put(store->response.data, store->response.len, &rev, err))
+		return false;
+	if (revision != NULL)
+		*revision = rev;
+	return true;
+}
+
+static bool
+store_delete_range(Store *store, const char *key, size_t key_len, const char *end, size_t end_len, int64_t *deleted,
+				   StoreError *err)
+{
+	int64_t		n;
+	int64_t		rev;
+
+	if (!store_call_built(store, "/v3/kv/deleterange", etcd_proto_build_delete_range(key, key_len, end, end_len),
+						  true, err) ||
+		!etcd_proto_parse_delete_range(store->response.data, store->response.len, &n, &rev, err))
+		return false;
+	if (deleted != NULL)
+		*deleted = n;
+	return true;
+}
+
+bool
+store_delete(Store *store, const char *key, int64_t *deleted, StoreError *err)
+{
+	if (key == NULL || key[0] == '\0')
+	{
+		store_error_set(err, STORE_ERR_INVALID, "empty store key");
+		return false;
+	}
+	return store_delete_range(store, key, strlen(key), NULL, 0, deleted, err);
+}
+
+bool
+store_delete_prefix(Store *store, const char *prefix, int64_t *deleted, StoreError *err)
+{
+	size_t		prefix_len = strlen(prefix);
+	size_t		end_len;
+	char	   *end;
+	bool		ok;
+
+	/* deleting everything is never what a bulwark program means: refuse the empty prefix */
+	if (prefix_len == 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "refusing to delete the empty prefix (every key)");
+		return false;
+	}
+	end = store_prefix_end(prefix, prefix_len, &end_len);
+	if (end == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	ok = store_delete_range(store, prefix, prefix_len, end, end_len, deleted, err);
+	free(end);
+	return ok;
+}
+
+/* store_fill_current: the key as the failure branch of a txn read it, or a key with mod_revision 0 when gone */
+static bool
+store_fill_current(const char *key, EtcdTxnResult *txn, StoreKV *current, StoreError *err)
+{
+	if (current == NULL)
+		return true;
+	if (txn->has_range && txn->range.n > 0)
+	{
+		*current = txn->range.kvs[0];
+		memset(&txn->range.kvs[0], 0, sizeof(StoreKV));
+		return true;
+	}
+	memset(current, 0, sizeof(*current));
+	current->key = strdup(key);
+	current->value = strdup("");
+	if (current->key == NULL || current->value == NULL)
+	{
+		store_kv_finish(current);
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+/* store_txn_put: the common part of store_create and store_cas */
+static bool
+store_txn_put(Store *store, const char *key, EtcdCompareTarget target, int64_t expected, const char *value,
+			  size_t value_len, int64_t lease, int64_t *revision, StoreKV *current, StoreError *err)
+{
+	EtcdTxnResult txn;
+	int64_t		now_mod;
+	const char *note;
+
+	if (key == NULL || key[0] == '\0')
+	{
+		store_error_set(err, STORE_ERR_INVALID, "empty store key");
+		return false;
+	}
+	if (!store_call_built(store, "/v3/kv/txn",
+						  etcd_proto_build_txn_put(key, strlen(key), target, expected, value, value_len, lease),
+						  true, err) ||
+		!etcd_proto_parse_txn(store->response.data, store->response.len, &txn, err))
+		return false;
+	if (txn.succeeded)
+	{
+		if (revision != NULL)
+			*revision = txn.revision;
+		store_kv_list_finish(&txn.range);
+		return true;
+	}
+
+	now_mod = (txn.has_range && txn.range.n > 0) ? txn.range.kvs[0].mod_revision : 0;
+	/* an attempt that timed out on another member may be the very write that now makes the compare fail */
+	note = store->maybe_applied ? " (an earlier attempt of this request timed out and may have been applied)" : "";
+	switch (target)
+	{
+		case ETCD_COMPARE_CREATE:
+			store_error_set(err, STORE_ERR_COMPARE_FAILED, "key \"%.200s\" already exists (mod_revision %" PRId64 ")%s",
+							key, now_mod, note);
+			break;
+		case ETCD_COMPARE_MOD:
+			if (now_mod == 0)
+				store_error_set(err, STORE_ERR_COMPARE_FAILED,
+								"key \"%.200s\" no longer exists (expected mod_revision %" PRId64 ")%s", key, expected,
+								note);
+			else
+				store_error_set(err, STORE_ERR_COMPARE_FAILED,
+								"key \"%.200s\" has mod_revision %" PRId64 ", expected %" PRId64 "%s", key, now_mod,
+								expected, note);
+			break;
+	}
+	if (!store_fill_current(key, &txn, current, err))
+	{
+		store_kv_list_finish(&txn.range);
+		return false;
+	}
+	store_kv_list_finish(&txn.range);
+	return false;
+}
+
+bool
+store_create(Store *store, const char *key, const char *value, size_t value_len, int64_t lease, int64_t *revision,
+			 StoreKV *current, StoreError *err)
+{
+	return store_txn_put(store, key, ETCD_COMPARE_CREATE, 0, value, value_len, lease, revision, current, err);
+}
+
+bool
+store_cas(Store *store, const char *key, const char *value, size_t value_len, int64_t expected_mod_revision,
+		  int64_t lease, int64_t *revision, StoreKV *current, StoreError *err)
+{
+	if (expected_mod_revision <= 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "compare-and-swap needs a positive mod_revision, not %" PRId64,
+						expected_mod_revision);
+		return false;
+	}
+	return store_txn_put(store, key, ETCD_COMPARE_MOD, expected_mod_revision, value, value_len, lease, revision,
+						 current, err);
+}
+
+bool
+store_delete_cas(Store *store, const char *key, int64_t expected_mod_revision, StoreError *err)
+{
+	EtcdTxnResult txn;
+
+	if (key == NULL || key[0] == '\0' || expected_mod_revision <= 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "delete-if-unchanged needs a key and a positive mod_revision");
+		return false;
+	}
+	if (!store_call_built(store, "/v3/kv/txn", etcd_proto_build_txn_delete(key, strlen(key), expected_mod_revision),
+						  true, err) ||
+		!etcd_proto_parse_txn(store->response.data, store->response.len, &txn, err))
+		return false;
+	store_kv_list_finish(&txn.range);
+	if (!txn.succeeded)
+	{
+		store_error_set(err, STORE_ERR_COMPARE_FAILED, "key \"%.200s\" is not at mod_revision %" PRId64 "%s", key,
+						expected_mod_revision,
+						store->maybe_applied ? " (an earlier attempt of this request timed out and may have been applied)"
+						: "");
+		return false;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Leases
+ */
+
+bool
+store_lease_grant(Store *store, int64_t ttl_seconds, int64_t *lease_id, int64_t *granted_ttl, StoreError *err)
+{
+	int64_t		id;
+	int64_t		ttl;
+
+	if (ttl_seconds <= 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "lease TTL must be positive, not %" PRId64, ttl_seconds);
+		return false;
+	}
+	if (!store_call_built(store, "/v3/lease/grant", etcd_proto_build_lease_grant(ttl_seconds), true, err) ||
+		!etcd_proto_parse_lease_grant(store->response.data, store->response.len, &id, &ttl, err))
+		return false;
+	*lease_id = id;
+	if (granted_ttl != NULL)
+		*granted_ttl = ttl;
+	return true;
+}
+
+bool
+store_lease_keepalive(Store *store, int64_t lease_id, int64_t *ttl, StoreError *err)
+{
+	int64_t		remaining;
+
+	/*
+	 * One POST per renewal: the gateway reads the body as a stream of one message, answers it once and ends the
+	 * response. Several renewals in one streaming request are silently ignored by etcd (etcd issue 8237).
+	 */
+	if (!store_call_built(store, "/v3/lease/keepalive", etcd_proto_build_lease_id(lease_id), false, err) ||
+		!etcd_proto_parse_lease_keepalive(store->response.data, store->response.len, lease_id, &remaining, err))
+		return false;
+	if (ttl != NULL)
+		*ttl = remaining;
+	return true;
+}
+
+bool
+store_lease_revoke(Store *store, int64_t lease_id, StoreError *err)
+{
+	int64_t		rev;
+
+	return store_call_built(store, "/v3/lease/revoke", etcd_proto_build_lease_id(lease_id), true, err) &&
+		etcd_proto_parse_header(store->response.data, store->response.len, &rev, err);
+}
+
+/* store_authenticate: get a fresh token (a watch connection needs one before it starts) */
+static bool
+store_authenticate(Store *store, StoreError *err)
+{
+	char	   *body = etcd_proto_build_authenticate(store->user, store->password);
+	bool		ok;
+
+	if (body == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "could not encode the store user or password");
+		return false;
+	}
+	ok = store_call(store, "/v3/auth/authenticate", body, false, true, err);
+	explicit_bzero(body, strlen(body));
+	free(body);
+	return ok && store_take_token(store, err);
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Watch
+ */
+
+struct StoreWatch
+{
+	Store	   *store;			/* borrowed: endpoints, TLS settings and the auth token */
+	char	   *key;
+	size_t		key_len;
+	char	   *range_end;
+	size_t		range_end_len;
+	int64_t		next_revision;	/* resume from here; 0 = from now (nothing seen yet) */
+	int64_t		silence_timeout_ms;
+
+	CURLM	   *multi;
+	CURL	   *easy;
+	bool		running;		/* easy is attached to multi */
+	size_t		endpoint;		/* the endpoint of the current or next connection */
+	struct curl_slist *headers;
+	char	   *body;
+	char		curl_error[CURL_ERROR_SIZE];
+	long		http_status;	/* of the current connection, 0 until known */
+	bool		created;		/* the current connection's watch was created */
+	bool		abort;			/* the write callback asked to drop the connection */
+	int64_t		last_bytes_ms;	/* last byte received (or connection start) */
+	int64_t		retry_at_ms;	/* no reconnection before then */
+	int64_t		backoff_ms;
+	bool		reauth_tried;	/* one fresh token per failing stretch */
+
+	EtcdWatchStream stream;
+	Buf			error_body;		/* body of a non-200 answer */
+	StoreEvent *pending;		/* events parsed and not yet returned */
+	size_t		n_pending;
+	size_t		cap_pending;
+	StoreError	failure;		/* kind != NONE: what every store_watch_next returns from now on */
+	StoreError	problem;		/* why the last connection ended, while reconnecting */
+	StoreTry	tries[STORE_MAX_ENDPOINTS];	/* failed connections since the stream last worked */
+	size_t		n_tries;
+	uint64_t	failures;		/* connections ended, ever: tells whether one failed during a call */
+};
+
+/* watch_note_problem: remember why a connection failed, for the caller's UNREACHABLE error */
+static void
+watch_note_problem(StoreWatch *watch, const char *why)
+{
+	StoreTry   *t;
+	const char *url = watch->store->endpoints[watch->endpoint];
+
+	store_error_set(&watch->problem, STORE_ERR_UNREACHABLE, "%s", why);
+	/* one entry per endpoint: the newest reason replaces an older one */
+	for (size_t i = 0; i < watch->n_tries; i++)
+	{
+		if (watch->tries[i].url == url)
+		{
+			store_text_copy(watch->tries[i].why, sizeof(watch->tries[i].why), why);
+			return;
+		}
+	}
+	if (watch->n_tries == STORE_MAX_ENDPOINTS)
+		return;
+	t = &watch->tries[watch->n_tries++];
+	t->url = url;
+	t->timed_out = false;
+	store_text_copy(t->why, sizeof(t->why), why);
+}
+
+static bool
+watch_push_event(StoreWatch *watch, StoreEvent *ev)
+{
+	if (watch->n_pending == watch->cap_pending)
+	{
+		size_t		cap = watch->cap_pending ? watch->cap_pending * 2 : 16;
+		StoreEvent *p = realloc(watch->pending, cap * sizeof(StoreEvent));
+
+		if (p == NULL)
+			return false;
+		watch->pending = p;
+		watch->cap_pending = cap;
+	}
+	watch->pending[watch->n_pending++] = *ev;
+	memset(ev, 0, sizeof(*ev));
+	return true;
+}
+
+/* watch_handle_message: apply one parsed stream message; sets watch->abort to drop the connection */
+static void
+watch_handle_message(StoreWatch *watch, EtcdWatchMessage *msg)
+{
+	int64_t		threshold = watch->next_revision;
+	int64_t		max_revision = 0;
+
+	if (msg->error.kind != STORE_ERR_NONE)
+	{
+		log_debug("watch stream error url=%s kind=%s message=\"%s\"", watch->store->endpoints[watch->endpoint],
+				  store_error_kind_to_string(msg->error.kind), msg->error.message);
+		switch (msg->error_action)
+		{
+			case ETCD_ERROR_ACTION_REAUTH:
+				if (!watch->reauth_tried && watch->store->user != NULL)
+				{
+					watch->reauth_tried = true;
+					free(watch->store->token);
+					watch->store->token = NULL;
+					watch_note_problem(watch, msg->error.message);
+					watch->abort = true;
+					return;
+				}
+				watch->failure = msg->error;
+				break;
+			case ETCD_ERROR_ACTION_NEXT_ENDPOINT:
+				watch_note_problem(watch, msg->error.message);
+				break;
+			case ETCD_ERROR_ACTION_FAIL:
+				if (msg->error.kind == STORE_ERR_COMPACTED || msg->error.kind == STORE_ERR_AUTH ||
+					msg->error.kind == STORE_ERR_INVALID)
+					watch->failure = msg->error;
+				else
+					watch_note_problem(watch, msg->error.message);
+				break;
+		}
+		watch->abort = true;
+		return;
+	}
+
+	if (msg->canceled)
+	{
+		StoreErrorKind kind;
+		EtcdErrorAction action;
+
+		if (msg->compact_revision > 0)
+			store_error_set(&watch->failure, STORE_ERR_COMPACTED,
+							"watch from revision %" PRId64 " is no longer possible: compacted up to revision %" PRId64,
+							watch->next_revision, msg->compact_revision);
+		else
+		{
+			etcd_proto_classify_error(-1, 0, msg->cancel_reason, &kind, &action);
+
+			/*
+			 * etcd 3.4 cancels a watch whose token it does not know with "permission denied", not "invalid auth
+			 * token": that is what a restarted member (simple tokens live in memory) answers. One fresh token first.
+			 */
+			if ((kind == STORE_ERR_AUTH || action == ETCD_ERROR_ACTION_REAUTH) && watch->store->user != NULL &&
+				!watch->reauth_tried)
+			{
+				watch->reauth_tried = true;
+				free(watch->store->token);
+				watch->store->token = NULL;
+				watch_note_problem(watch, msg->cancel_reason);
+			}
+			else if (kind == STORE_ERR_AUTH || kind == STORE_ERR_INVALID)
+				store_error_set(&watch->failure, kind, "watch canceled by etcd: %s", msg->cancel_reason);
+			else
+				watch_note_problem(watch, msg->cancel_reason[0] != '\0' ? msg->cancel_reason : "watch canceled by etcd");
+		}
+		log_debug("watch canceled url=%s compact_revision=%" PRId64 " reason=\"%s\"",
+				  watch->store->endpoints[watch->endpoint], msg->compact_revision, msg->cancel_reason);
+		watch->abort = true;
+		return;
+	}
+
+	if (msg->created)
+	{
+		log_debug("watch created url=%s revision=%" PRId64 " next_revision=%" PRId64,
+				  watch->store->endpoints[watch->endpoint], msg->revision, watch->next_revision);
+		watch->created = true;
+		watch->backoff_ms = 0;
+		watch->n_tries = 0;
+		watch->reauth_tried = false;
+		watch->problem.kind = STORE_ERR_NONE;
+		/* "from now" becomes a revision at the first creation: everything after it is ours */
+		if (watch->next_revision == 0 && msg->revision > 0)
+			watch->next_revision = msg->revision + 1;
+	}
+
+	/*
+	 * After a reconnect etcd replays from next_revision, so nothing below it can come again; the filter is a
+	 * guard. The threshold is taken before the message: the events of one txn share a revision.
+	 */
+	for (size_t i = 0; i < msg->n_events; i++)
+	{
+		StoreEvent *ev = &msg->events[i];
+
+		if (threshold > 0 && ev->kv.mod_revision < threshold)
+		{
+			log_debug("watch dropped an event seen before mod_revision=%" PRId64, ev->kv.mod_revision);
+			continue;
+		}
+		if (ev->kv.mod_revision > max_revision)
+			max_revision = ev->kv.mod_revision;
+		if (!watch_push_event(watch, ev))
+		{
+			store_error_set(&watch->failure, STORE_ERR_INVALID, "out of memory for watch events");
+			watch->abort = true;
+			return;
+		}
+	}
+	if (max_revision >= watch->next_revision)
+		watch->next_revision = max_revision + 1;
+
+	/* a progress notification: every event up to its revision has been sent */
+	if (etcd_watch_message_is_progress(msg) && watch->created && msg->revision >= watch->next_revision)
+		watch->next_revision = msg->revision + 1;
+}
+
+static size_t
+watch_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	StoreWatch *watch = arg;
+	size_t		len = size * nmemb;
+
+	watch->last_bytes_ms = store_now_ms();
+	if (watch->http_status == 0)
+		(void) curl_easy_getinfo(watch->easy, CURLINFO_RESPONSE_CODE, &watch->http_status);
+	if (watch->http_status != 200)
+	{
+		size_t		room = watch->error_body.max - watch->error_body.len;
+
+		/* keep the head of an error answer, ignore the rest */
+		if (!buf_append(&watch->error_body, data, len < room ? len : room))
+			return 0;
+		return len;
+	}
+
+	while (len > 0 && !watch->abort)
+	{
+		EtcdWatchMessage msg;
+		StoreError	e;
+		bool		have;
+		size_t		used;
+
+		if (!etcd_watch_stream_feed(&watch->stream, data, len, &used, &msg, &have, &e))
+		{
+			log_debug("watch stream unreadable url=%s kind=%s message=\"%s\"",
+					  watch->store->endpoints[watch->endpoint], store_error_kind_to_string(e.kind), e.message);
+			/* a message too large for us will be too large again: the caller must know */
+			if (e.kind == STORE_ERR_TOO_LARGE)
+				watch->failure = e;
+			else
+				watch_note_problem(watch, e.message);
+			watch->abort = true;
+			break;
+		}
+		data += used;
+		len -= used;
+		if (have)
+		{
+			watch_handle_message(watch, &msg);
+			etcd_watch_message_finish(&msg);
+		}
+	}
+	return watch->abort ? 0 : size * nmemb;
+}
+
+/* watch_disconnect: drop the current connection (if any) */
+static void
+watch_disconnect(StoreWatch *watch)
+{
+	if (watch->running)
+	{
+		(void) curl_multi_remove_handle(watch->multi, watch->easy);
+		watch->running = false;
+	}
+	(void) curl_easy_setopt(watch->easy, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(watch->headers);
+	watch->headers = NULL;
+	free(watch->body);
+	watch->body = NULL;
+}
+
+/* watch_after_failure: move to the next endpoint; back off when connections fail without ever streaming */
+static void
+watch_after_failure(StoreWatch *watch)
+{
+	int64_t		now = store_now_ms();
+
+	watch_disconnect(watch);
+	watch->failures++;
+	watch->endpoint = (watch->endpoint + 1) % watch->store->n_endpoints;
+	if (watch->created)
+	{
+		/* a stream that worked and broke: try the next member at once */
+		watch->backoff_ms = 0;
+		watch->retry_at_ms = now;
+	}
+	else
+	{
+		watch->backoff_ms = watch->backoff_ms == 0 ? STORE_WATCH_BACKOFF_MIN_MS : watch->backoff_ms * 2;
+		if (watch->backoff_ms > STORE_WATCH_BACKOFF_MAX_MS)
+			watch->backoff_ms = STORE_WATCH_BACKOFF_MAX_MS;
+		/* a full round of failures waits; moving to an endpoint not yet tried in this round does not */
+		watch->retry_at_ms = (watch->endpoint == 0) ? now + watch->backoff_ms : now;
+	}
+	watch->created = false;
+}
+
+/* watch_connect: start a watch request on the current endpoint; false only for failures no retry can fix */
+static bool
+watch_connect(StoreWatch *watch)
+{
+	Store	   *store = watch->store;
+	char		url[STORE_MAX_URL + 16];
+	bool		ok;
+
+	if (store->user != NULL && store->token == NULL)
+	{
+		StoreError	e;
+
+		if (!store_authenticate(store, &e))
+		{
+			if (e.kind == STORE_ERR_AUTH || e.kind == STORE_ERR_INVALID)
+			{
+				watch->failure = e;
+				return false;
+			}
+			watch_note_problem(watch, e.message);
+			watch_after_failure(watch);
+			return true;
+		}
+	}
+
+	watch->body = etcd_proto_build_watch_create(watch->key, watch->key_len, watch->range_end, watch->range_end_len,
+												watch->next_revision);
+	watch->headers = store_headers_new(store);
+	if (watch->body == NULL || watch->headers == NULL)
+	{
+		store_error_set(&watch->failure, STORE_ERR_INVALID, "out of memory for a watch request");
+		watch_disconnect(watch);
+		return false;
+	}
+	snprintf(url, sizeof(url), "%s/v3/watch", store->endpoints[watch->endpoint]);
+	ok = store_curl_setup(store, watch->easy, url, watch->headers, watch->curl_error);
+	ok &= curl_easy_setopt(watch->easy, CURLOPT_POST, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(watch->easy, CURLOPT_POSTFIELDS, watch->body) == CURLE_OK;
+	ok &= curl_easy_setopt(watch->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(watch->body)) == CURLE_OK;
+	ok &= curl_easy_setopt(watch->easy, CURLOPT_WRITEFUNCTION, watch_write) == CURLE_OK;
+	ok &= curl_easy_setopt(watch->easy, CURLOPT_WRITEDATA, watch) == CURLE_OK;
+	/* no CURLOPT_TIMEOUT_MS: the stream is meant to last; silence detection bounds it instead */
+	if (!ok || curl_multi_add_handle(watch->multi, watch->easy) != CURLM_OK)
+	{
+		store_error_set(&watch->failure, STORE_ERR_INVALID, "could not set up the watch request to %s", url);
+		watch_disconnect(watch);
+		return false;
+	}
+	log_debug("watch connecting url=%s start_revision=%" PRId64, url, watch->next_revision);
+	watch->running = true;
+	watch->http_status = 0;
+	watch->created = false;
+	watch->abort = false;
+	watch->curl_error[0] = '\0';
+	watch->last_bytes_ms = store_now_ms();
+	etcd_watch_stream_reset(&watch->stream);
+	buf_reset(&watch->error_body);
+	return true;
+}
+
+/* watch_finish_transfer: the connection ended (by etcd, by the network, or by our write callback) */
+static void
+watch_finish_transfer(StoreWatch *watch, CURLcode code)
+{
+	const char *url = watch->store->endpoints[watch->endpoint];
+
+	if (watch->abort)
+	{
+		/* the write callback has already said why */
+	}
+	else if (code == CURLE_OK && watch->http_status == 200)
+		watch_note_problem(watch, "watch stream ended");
+	else if (code == CURLE_OK)
+	{
+		StoreError	e;
+		EtcdErrorAction action;
+
+		etcd_proto_parse_error(watch->http_status, watch->error_body.data, watch->error_body.len, &e, &action);
+		log_debug("watch refused url=%s status=%ld message=\"%s\"", url, watch->http_status, e.message);
+		switch (action)
+		{
+			case ETCD_ERROR_ACTION_REAUTH:
+				if (!watch->reauth_tried && watch->store->user != NULL)
+				{
+					watch->reauth_tried = true;
+					free(watch->store->token);
+					watch->store->token = NULL;
+					watch_note_problem(watch, e.message);
+				}
+				else
+					watch->failure = e;
+				break;
+			case ETCD_ERROR_ACTION_NEXT_ENDPOINT:
+				watch_note_problem(watch, e.message);
+				break;
+			case ETCD_ERROR_ACTION_FAIL:
+				if (e.kind == STORE_ERR_COMPACTED || e.kind == STORE_ERR_AUTH || e.kind == STORE_ERR_INVALID)
+					watch->failure = e;
+				else
+					watch_note_problem(watch, e.message);
+				break;
+		}
+	}
+	else
+	{
+		char		why[200];
+
+		store_describe_curl_error(watch->easy, code, watch->curl_error, why, sizeof(why));
+		watch_note_problem(watch, why);
+	}
+	log_debug("watch connection ended url=%s curl=%d reason=\"%s\"", url, (int) code, watch->problem.message);
+	watch_after_failure(watch);
+}
+
+bool
+store_watch_new(Store *store, const char *prefix, int64_t start_revision, int64_t silence_timeout_ms,
+				StoreWatch **out, StoreError *err)
+{
+	StoreWatch *watch;
+	size_t		prefix_len = prefix != NULL ? strlen(prefix) : 0;
+
+	*out = NULL;
+	if (start_revision < 0 || silence_timeout_ms < 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "watch start revision and silence timeout must not be negative");
+		return false;
+	}
+	watch = calloc(1, sizeof(StoreWatch));
+	if (watch == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "out of memory");
+		return false;
+	}
+	watch->store = store;
+	watch->next_revision = start_revision;
+	watch->silence_timeout_ms = silence_timeout_ms > 0 ? silence_timeout_ms : STORE_DEFAULT_SILENCE_TIMEOUT_MS;
+	watch->endpoint = store->current;
+	etcd_watch_stream_init(&watch->stream, ETCD_PROTO_MAX_MESSAGE);
+	buf_init(&watch->error_body, STORE_MAX_ERROR_BODY);
+	/* the empty prefix is every key: key "\0", range_end "\0" */
+	watch->range_end = store_prefix_end(prefix != NULL ? prefix : "", prefix_len, &watch->range_end_len);
+	watch->key = prefix_len > 0 ? strndup(prefix, prefix_len) : calloc(2, 1);
+	watch->key_len = prefix_len > 0 ? prefix_len : 1;
+	watch->multi = curl_multi_init();
+	watch->easy = curl_easy_init();
+	if (watch->range_end == NULL || watch->key == NULL || watch->multi == NULL || watch->easy == NULL)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "out of memory for a watch");
+		store_watch_free(watch);
+		return false;
+	}
+	log_debug("watch new prefix=\"%s\" start_revision=%" PRId64 " silence_timeout_ms=%" PRId64,
+			  prefix != NULL ? prefix : "", start_revision, watch->silence_timeout_ms);
+	*out = watch;
+	return true;
+}
+
+void
+store_watch_free(StoreWatch *watch)
+{
+	if (watch == NULL)
+		return;
+	if (watch->easy != NULL)
+		watch_disconnect(watch);
+	if (watch->easy != NULL)
+		curl_easy_cleanup(watch->easy);
+	if (watch->multi != NULL)
+		curl_multi_cleanup(watch->multi);
+	store_events_free(watch->pending, watch->n_pending);
+	etcd_watch_stream_finish(&watch->stream);
+	buf_finish(&watch->error_body);
+	free(watch->key);
+	free(watch->range_end);
+	free(watch);
+}
+
+int64_t
+store_watch_revision(const StoreWatch *watch)
+{
+	return watch->next_revision > 0 ? watch->next_revision - 1 : 0;
+}
+
+/* watch_drive: let curl move bytes, and handle the end of the transfer */
+static void
+watch_drive(StoreWatch *watch)
+{
+	CURLMsg    *m;
+	int			running = 0;
+	int			left = 0;
+
+	(void) curl_multi_perform(watch->multi, &running);
+	while ((m = curl_multi_info_read(watch->multi, &left)) != NULL)
+	{
+		if (m->msg == CURLMSG_DONE && m->easy_handle == watch->easy)
+		{
+			CURLcode	code = m->data.result;
+
+			/* m is invalid once the handle is removed: keep what we need first */
+			watch_finish_transfer(watch, code);
+			break;
+		}
+	}
+}
+
+bool
+store_watch_next(StoreWatch *watch, int timeout_ms, StoreEvent **events, size_t *n, StoreError *err)
+{
+	int64_t		deadline = store_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	uint64_t	failures_before = watch->failures;
+
+	*events = NULL;
+	*n = 0;
+	for (;;)
+	{
+		int64_t		now;
+		int64_t		wait_ms;
+
+		if (watch->n_pending > 0)
+			break;
+		if (watch->failure.kind != STORE_ERR_NONE)
+		{
+			watch_disconnect(watch);
+			*err = watch->failure;
+			return false;
+		}
+
+		now = store_now_ms();
+		if (!watch->running && now >= watch->retry_at_ms)
+		{
+			if (!watch_connect(watch))
+				continue;		/* failure is set */
+		}
+		if (watch->running)
+			watch_drive(watch);
+		if (watch->n_pending > 0 || watch->failure.kind != STORE_ERR_NONE)
+			continue;
+
+		now = store_now_ms();
+		if (watch->running && now - watch->last_bytes_ms > watch->silence_timeout_ms)
+		{
+			char		why[96];
+
+			snprintf(why, sizeof(why), "no data for %" PRId64 " ms", now - watch->last_bytes_ms);
+			log_debug("watch silent url=%s silence_ms=%" PRId64, watch->store->endpoints[watch->endpoint],
+					  now - watch->last_bytes_ms);
+			watch_note_problem(watch, why);
+			/* a silent stream that had been created still counts as having worked: reconnect at once */
+			watch_after_failure(watch);
+			continue;
+		}
+		if (now >= deadline)
+			break;
+
+		wait_ms = deadline - now;
+		if (!watch->running && watch->retry_at_ms - now < wait_ms)
+			wait_ms = watch->retry_at_ms - now;
+		if (watch->running && watch->last_bytes_ms + watch->silence_timeout_ms + 1 - now < wait_ms)
+			wait_ms = watch->last_bytes_ms + watch->silence_timeout_ms + 1 - now;
+		if (wait_ms < 1)
+			wait_ms = 1;
+		(void) curl_multi_poll(watch->multi, NULL, 0, (int) wait_ms, NULL);
+	}
+
+	if (watch->n_pending > 0)
+	{
+		*events = watch->pending;
+		*n = watch->n_pending;
+		watch->pending = NULL;
+		watch->n_pending = 0;
+		watch->cap_pending = 0;
+		return true;
+	}
+	/* no events: that is an error only when connections failed during this call and none works now */
+	if (watch->failures != failures_before && !watch->created && watch->n_tries > 0)
+	{
+		char		list[400];
+
+		store_format_tries(watch->tries, watch->n_tries, watch->n_tries, list, sizeof(list));
+		store_error_set(err, STORE_ERR_UNREACHABLE, "store unreachable for the watch: tried %s", list);
+		return false;
+	}
+	return true;
+}

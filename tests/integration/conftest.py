@@ -1,0 +1,47 @@
+"""pytest fixtures shared by the integration tests.
+
+etcd:  a fresh one-member etcd 3.4 for each test.
+etcd3: a fresh three-member etcd 3.4 for each test (heartbeat 100 ms, election timeout 1 s).
+Both expose .endpoints, .members (with .client_url, .pid, .kill(), .stop(), .start()) and .stop_all(), and are
+always stopped and removed after the test, passed or failed. See etcd_fixture.py.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from etcd_fixture import BUILD, REPO, start_cluster  # noqa: E402,F401 - re-exported for the tests
+
+
+@pytest.fixture
+def etcd(request):
+    cluster = start_cluster(1)
+    try:
+        yield cluster
+    finally:
+        if getattr(request.node, "rep_call_failed", False):
+            sys.stderr.write(cluster.logs())
+        cluster.cleanup()
+
+
+@pytest.fixture
+def etcd3(request):
+    cluster = start_cluster(3)
+    try:
+        yield cluster
+    finally:
+        if getattr(request.node, "rep_call_failed", False):
+            sys.stderr.write(cluster.logs())
+        cluster.cleanup()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # lets the fixtures print the etcd logs of a failed test
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call":
+        item.rep_call_failed = rep.failed
