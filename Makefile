@@ -11,6 +11,8 @@
 # Sources are found by wildcard: a file in src/common/ goes into the common library, a file in
 # src/<binary-folder>/ into that binary, tests/unit/test_X.c becomes one unit test binary.
 
+.DEFAULT_GOAL := all
+
 CC       ?= gcc
 PKGS     := libcurl jansson libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -21,7 +23,7 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wmissing-prototypes -Wstr
             -Wno-missing-field-initializers -Wswitch-enum
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Isrc/common -Isrc -MMD -MP
-LDLIBS   := $(PKG_LIBS) -lm
+LDLIBS   := -Wl,--as-needed $(PKG_LIBS) -lm
 
 BUILD    ?= build
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
