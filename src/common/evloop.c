@@ -160,6 +160,14 @@ evloop_del(EvLoop *loop, int fd)
 	loop->files[fd] = (EvFile) {-1, NULL, NULL, ++loop->serial};
 }
 
+void
+evloop_forget(EvLoop *loop, int fd)
+{
+	if (fd < 0 || fd >= loop->nfiles || loop->files[fd].mask < 0)
+		return;
+	loop->files[fd] = (EvFile) {-1, NULL, NULL, ++loop->serial};
+}
+
 bool
 evloop_add_timer(EvLoop *loop, int64_t interval_ms, EvTimerProc proc, void *data)
 {

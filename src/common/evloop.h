@@ -39,6 +39,12 @@ int evloop_get_mask(const EvLoop *loop, int fd);
 /* evloop_del: stop watching fd (before closing it). Events already collected for fd in this pass are dropped. */
 void evloop_del(EvLoop *loop, int fd);
 
+/*
+ * evloop_forget: as evloop_del for an fd the caller closes right after, without the epoll_ctl call (closing
+ * the last reference to a socket removes it from the epoll set). The fd must not have been dup'ed.
+ */
+void evloop_forget(EvLoop *loop, int fd);
+
 /* evloop_add_timer: call proc(data) every interval_ms (>= 1) from now on. Returns false when out of memory. */
 bool evloop_add_timer(EvLoop *loop, int64_t interval_ms, EvTimerProc proc, void *data)
 	__attribute__((warn_unused_result));

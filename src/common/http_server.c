@@ -34,6 +34,8 @@ typedef struct HttpConn
 	Buf			out;			/* the response; written once the request is complete */
 	size_t		out_off;
 	bool		responding;
+	bool		draining;		/* response sent, the request was not read in full: discard until EOF */
+	bool		request_unread; /* the request was cut at the size limit */
 	struct timespec started;
 } HttpConn;
 
@@ -165,6 +167,8 @@ http_conn_close(HttpConn *c)
 	c->in_len = 0;
 	c->out_off = 0;
 	c->responding = false;
+	c->draining = false;
+	c->request_unread = false;
 }
 
 static void
@@ -223,7 +227,10 @@ http_conn_read(HttpServer *s, HttpConn *c)
 	if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n"))
 		http_conn_respond(s, c, true);
 	else if (c->in_len >= sizeof(c->in) - 1)
-		http_conn_respond(s, c, false);		/* too large: 400 */
+	{
+		c->request_unread = true;
+		http_conn_respond(s, c, false); /* too large: 400 */
+	}
 }
 
 static void
@@ -239,7 +246,29 @@ http_conn_write(HttpConn *c)
 		return;
 	}
 	c->out_off += (size_t) n;
-	if (c->out_off == c->out.len)
+	if (c->out_off < c->out.len)
+		return;
+	if (!c->request_unread)
+	{
+		http_conn_close(c);
+		return;
+	}
+	/*
+	 * Closing with unread request bytes would send a reset that can destroy the response in flight: end our
+	 * side, then read and discard until the client closes (or the request timeout).
+	 */
+	shutdown(c->fd, SHUT_WR);
+	c->responding = false;
+	c->draining = true;
+}
+
+static void
+http_conn_drain(HttpConn *c)
+{
+	char		sink[4096];
+	ssize_t		n = read(c->fd, sink, sizeof(sink));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		http_conn_close(c);
 }
 
@@ -321,6 +350,8 @@ http_server_main(void *arg)
 					continue;
 				if (c->responding)
 					http_conn_write(c);
+				else if (c->draining)
+					http_conn_drain(c);
 				else
 					http_conn_read(s, c);
 			}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -150,6 +151,8 @@ program_run(const char *const argv[], const char *const env_extra[], const char 
 		int			devnull = open("/dev/null", O_RDONLY);
 
 		setpgid(0, 0);
+		/* dies with the daemon that ran it: a killed keeper must not leave a pg_basebackup writing into PGDATA */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		dup2(pipefd[1], STDOUT_FILENO);

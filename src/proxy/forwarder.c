@@ -81,11 +81,11 @@ conn_close(ProxyConn *c)
 
 	if (c->state == CONN_STATE_CLOSING)
 		return;
-	evloop_del(p->loop, c->cfd);
+	evloop_forget(p->loop, c->cfd);
 	close(c->cfd);
 	if (c->bfd >= 0)
 	{
-		evloop_del(p->loop, c->bfd);
+		evloop_forget(p->loop, c->bfd);
 		close(c->bfd);
 	}
 	c->state = CONN_STATE_CLOSING;
@@ -310,36 +310,27 @@ static void
 conn_connect(ProxyConn *c, const RouteTarget *t)
 {
 	ProxyDaemon	   *p = c->proxy;
-	struct addrinfo hints;
-	struct addrinfo *ai = NULL;
-	char		port[16];
 	int			one = 1;
 	int			fd;
 
 	c->target = *t;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", t->port);
-	/* numeric only: a name would block the loop; the watcher resolves names before they get here */
-	if (getaddrinfo(t->host, port, &hints, &ai) != 0 || ai == NULL)
+	if (t->addrlen == 0)
 	{
-		log_warn("db %s address \"%s\" is not a numeric address; refusing connection", t->db_uid, t->host);
+		log_warn("db %s address \"%s\" is not resolved; refusing connection", t->db_uid, t->host);
 		p->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		freeaddrinfo(ai);
 		p->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
 	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bfd = fd;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+	if (connect(fd, (const struct sockaddr *) &t->addr, t->addrlen) == 0)
 		c->state = CONN_STATE_FORWARDING;
 	else if (errno == EINPROGRESS)
 	{
@@ -349,12 +340,10 @@ conn_connect(ProxyConn *c, const RouteTarget *t)
 	else
 	{
 		log_warn("could not connect to db %s at %s:%d: %m", t->db_uid, t->host, t->port);
-		freeaddrinfo(ai);
 		p->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
-	freeaddrinfo(ai);
 	if (evloop_set(p->loop, fd, 0, conn_backend_event, c) < 0)
 	{
 		conn_close(c);

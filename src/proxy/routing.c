@@ -4,6 +4,7 @@
  */
 #include "routing.h"
 
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,4 +70,30 @@ route_table_find_ro(const RouteTable *rt, const RouteTarget *t)
 		if (route_target_equal(&rt->ro[i], t))
 			return &rt->ro[i];
 	return NULL;
+}
+
+bool
+route_target_resolve(RouteTarget *t)
+{
+	struct addrinfo hints;
+	struct addrinfo *ai = NULL;
+	char		port[16];
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", t->port);
+	if (getaddrinfo(t->host, port, &hints, &ai) != 0 || ai == NULL || ai->ai_addrlen > sizeof(t->addr))
+	{
+		if (ai)
+			freeaddrinfo(ai);
+		t->addrlen = 0;
+		return false;
+	}
+	memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
+	t->addrlen = ai->ai_addrlen;
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, t->host, sizeof(t->host), NULL, 0, NI_NUMERICHOST) != 0)
+		t->host[0] = '\0';
+	freeaddrinfo(ai);
+	return true;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "cluster.h"
 
 #define ROUTE_MAX_RO 64
@@ -22,6 +24,8 @@ typedef struct RouteTarget
 	char		db_uid[UID_SIZE];	/* "" = no target */
 	char		host[CLUSTER_HOST_SIZE];
 	int			port;
+	struct sockaddr_storage addr;	/* host:port resolved (route_target_resolve); addrlen 0 = not yet */
+	socklen_t	addrlen;
 } RouteTarget;
 
 typedef struct RouteTable
@@ -38,6 +42,13 @@ void route_table_none(RouteTable *rt, const char *why);
 
 /* route_table_compute: the routes of proxy_uid in cd (borrowed). */
 void route_table_compute(const ClusterData *cd, const char *proxy_uid, RouteTable *rt);
+
+/*
+ * route_target_resolve: fill t->addr from t->host and t->port, resolving a host name (which may block: the
+ * proxy calls it on its store thread, never in the forwarding loop); host becomes the numeric address.
+ * False when the name does not resolve.
+ */
+bool route_target_resolve(RouteTarget *t);
 
 /* route_target_equal: same DB at the same address. */
 bool route_target_equal(const RouteTarget *a, const RouteTarget *b);

@@ -7,7 +7,6 @@
  *    stamps last_read_ok_ms, which the loop's watchdog checks.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,35 +44,6 @@ watcher_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* watcher_resolve: replace a target's host name by a numeric address (the loop never resolves). */
-static bool
-watcher_resolve(RouteTarget *t)
-{
-	struct addrinfo hints;
-	struct addrinfo *ai = NULL;
-	char		host[CLUSTER_HOST_SIZE];
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST;
-	if (getaddrinfo(t->host, NULL, &hints, &ai) == 0)
-	{
-		freeaddrinfo(ai);
-		return true;
-	}
-	hints.ai_flags = 0;
-	if (getaddrinfo(t->host, NULL, &hints, &ai) != 0 || ai == NULL)
-		return false;
-	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
-	{
-		freeaddrinfo(ai);
-		return false;
-	}
-	freeaddrinfo(ai);
-	snprintf(t->host, sizeof(t->host), "%s", host);
-	return true;
 }
 
 /* watcher_post: hand rt to the loop and wait until it has applied it (so the report acknowledges real state). */
@@ -156,14 +126,14 @@ watcher_read(Watcher *w, int64_t *rev)
 		}
 		store_kv_finish(&kv);
 	}
-	if (rt.rw.db_uid[0] && !watcher_resolve(&rt.rw))
+	if (rt.rw.db_uid[0] && !route_target_resolve(&rt.rw))
 	{
 		snprintf(rt.why_no_rw, sizeof(rt.why_no_rw), "cannot resolve master address \"%.200s\"", rt.rw.host);
 		memset(&rt.rw, 0, sizeof(rt.rw));
 	}
 	for (size_t i = 0; i < rt.ro_count;)
 	{
-		if (watcher_resolve(&rt.ro[i]))
+		if (route_target_resolve(&rt.ro[i]))
 			i++;
 		else
 			rt.ro[i] = rt.ro[--rt.ro_count];

@@ -69,6 +69,7 @@ rig_routes(Rig *r, const char *db)
 	snprintf(rt.rw.db_uid, sizeof(rt.rw.db_uid), "%s", db);
 	snprintf(rt.rw.host, sizeof(rt.rw.host), "127.0.0.1");
 	rt.rw.port = r->backend_port;
+	assert_true(route_target_resolve(&rt.rw));
 	forwarder_apply_routes(&r->p, &rt);
 }
 

@@ -1,0 +1,158 @@
+/*
+ * src/keeper/keeper.h
+ *    The KeeperDaemon context (the model already names the cluster data's keeper object Keeper): the keeper's flags, its paths, the cluster data it last read, its local state, the
+ *    last probe of PostgreSQL, its report lease and the snapshot its HTTP thread serves. One per process,
+ *    passed by pointer; only the snapshot is shared with the HTTP thread, under the mutex.
+ */
+#ifndef BULWARK_KEEPER_H
+#define BULWARK_KEEPER_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "http_server.h"
+#include "keeper/keeper_plan.h"
+#include "keeper/keeper_state.h"
+#include "keeper/pgctl.h"
+#include "keeper/pgsql.h"
+#include "store_opts.h"
+
+#define KEEPER_SECRET_MAX 1024
+
+/* Paths the keeper derives from --data-dir; --data-dir itself is limited to KEEPER_DATA_DIR_MAX bytes. */
+#define KEEPER_PATH_SIZE 1024
+#define KEEPER_DATA_DIR_MAX 900
+
+/* The flags of bulwark-keeper (docs/keeper.md). */
+typedef struct KeeperConfig
+{
+	const char *uid;
+	const char *data_dir;
+	const char *pg_listen_address;
+	int64_t		pg_port;
+	const char *pg_advertise_address;	/* NULL = pg_listen_address */
+	int64_t		pg_advertise_port;	/* 0 = pg_port */
+	const char *pg_bin_path;
+	const char *pg_su_username;
+	const char *pg_su_password_file;
+	const char *pg_repl_username;
+	const char *pg_repl_password_file;
+	const char *pg_su_auth_method;
+	const char *pg_repl_auth_method;
+	bool		can_be_master;
+	bool		can_be_synchronous_replica;
+	const char *http_listen_address;	/* NULL = no HTTP server */
+	const char *os_user;
+} KeeperConfig;
+
+/* What the HTTP thread reads (under Keeper.lock). */
+typedef struct KeeperSnapshot
+{
+	bool		pg_running;
+	bool		pg_healthy;
+	bool		in_recovery;
+	bool		cd_says_master; /* the cluster data's master DB is ours */
+	bool		has_master_xlog_pos;
+	uint64_t	master_xlog_pos;	/* the master's last known xLogPos in the cluster data */
+	uint64_t	xlog_pos;
+	uint32_t	timeline_id;
+	int64_t		last_store_read_ms; /* wall clock of the last successful cluster data read, 0 never */
+	int64_t		last_pass_ms;	/* wall clock of the last finished loop pass */
+	int64_t		last_converged_ms;	/* wall clock of the last fully successful pass */
+	int64_t		sleep_interval_ms;
+	int64_t		generation;
+	KeeperState state;
+	char		db_uid[UID_SIZE];
+} KeeperSnapshot;
+
+typedef struct KeeperDaemon
+{
+	KeeperConfig cfg;
+	StoreOptions store_opts;
+	Store	   *store;
+	StoreWatch *watch;
+
+	char		uid[UID_SIZE];
+	char		boot_uuid[UID_SIZE];
+	char		data_dir[KEEPER_PATH_SIZE];
+	char		pgdata[KEEPER_PATH_SIZE];
+	char		socket_dir[KEEPER_PATH_SIZE];
+	char		passfile[KEEPER_PATH_SIZE];
+	char		log_file[KEEPER_PATH_SIZE];
+	char		keeperstate_path[KEEPER_PATH_SIZE];
+	char		dbstate_path[KEEPER_PATH_SIZE];
+	char		clusterdata_key[512];
+	char		report_key[512];
+	char		su_password[KEEPER_SECRET_MAX];	/* "" when none (trust) */
+	char		repl_password[KEEPER_SECRET_MAX];
+	PgCtl		pgctl;
+	PgBinaryVersion pg_version;
+
+	ClusterData cd;				/* the last valid cluster data */
+	bool		has_cd;
+	int64_t		cd_mod_revision;
+	bool		cd_invalid_logged;	/* the current undecodable document was already logged */
+	bool		store_down;		/* the last store call failed (log once per change) */
+
+	KeeperLocalState kstate;
+	DbLocalState dbstate;
+	KeeperState state;
+
+	PgLocalStatus pgstatus;		/* the last probe */
+	bool		pg_running;
+	bool		pg_healthy;
+
+	/*
+	 * The reporter thread (report.c) publishes the last report every sleepInterval on a store handle of its
+	 * own, so the keeper stays visibly alive while the main loop is busy in a long step (initdb, a base
+	 * backup, a rewind, waiting for PostgreSQL to be ready). The fields below it shares are under lock.
+	 */
+	Store	   *report_store;
+	pthread_t	reporter;
+	bool		reporter_started;
+	pthread_cond_t report_cond;
+	KeeperInfo	report;			/* the report to publish, infoUID excepted */
+	bool		report_ready;	/* report holds something (cluster data has been read once) */
+	int64_t		report_built_ms;	/* monotonic time report was built from a probe */
+	bool		report_now;		/* publish at once: a pass converged or the state changed */
+	bool		report_stop;
+	int64_t		report_interval_ms;
+	int64_t		lease_id;		/* reporter thread only */
+	int64_t		lease_ttl_s;
+	bool		report_failing;
+
+	pthread_mutex_t lock;
+	KeeperSnapshot snap;
+	HttpServer *http;
+} KeeperDaemon;
+
+/* converge.c: one pass of the state machine over k->cd; true when the pass fully succeeded. */
+bool keeper_converge(KeeperDaemon *k);
+
+/* converge.c: stops PostgreSQL (fast) if it runs; used on SIGTERM. */
+void keeper_stop_postgres(KeeperDaemon *k);
+
+/* converge.c: probes the local PostgreSQL into k->pgstatus / pg_running / pg_healthy. */
+void keeper_probe_postgres(KeeperDaemon *k);
+
+/*
+ * report.c: keeper_report_update builds the report from the keeper's current state (main thread) and hands it
+ * to the reporter thread, which publishes it at once when now is true and every sleepInterval otherwise.
+ * keeper_reporter_start opens the reporter's own store handle and starts it; keeper_reporter_stop stops it and
+ * revokes the report's lease, so the sentinel sees the keeper gone at once.
+ */
+void keeper_report_update(KeeperDaemon *k, bool now);
+bool keeper_reporter_start(KeeperDaemon *k, char *err, size_t errlen) __attribute__((warn_unused_result));
+void keeper_reporter_stop(KeeperDaemon *k);
+
+/* report.c: the sleep interval in effect (the spec's, or 1 s before any cluster data). */
+int64_t keeper_sleep_interval_ms(const KeeperDaemon *k);
+
+/* keeper_http.c: refreshes the snapshot from k (main thread); starts/handles the HTTP server. */
+void keeper_snapshot_update(KeeperDaemon *k);
+bool keeper_http_start(KeeperDaemon *k, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif
