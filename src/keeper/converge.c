@@ -554,6 +554,32 @@ keeper_try_rewind(KeeperDaemon *k, const Db *db, const Db *followed)
 	return ok;
 }
 
+/*
+ * How long a rewound standby gets to stream from its master. pg_rewind succeeded, so this only catches the rare
+ * history it could not reconcile (the master's timeline moved on again meanwhile): then a base backup is done.
+ */
+#define KEEPER_REWIND_STREAM_WAIT_MS 15000
+
+/* keeper_wait_streaming: true once the local standby's WAL receiver streams, false after timeout_ms. */
+static bool
+keeper_wait_streaming(KeeperDaemon *k, int64_t timeout_ms)
+{
+	PgConnParams p = keeper_local_params(k);
+
+	for (int64_t waited = 0; waited <= timeout_ms; waited += 200)
+	{
+		PGconn	   *conn = pgsql_connect(&p, true);
+		bool		streaming = conn && pgsql_wal_receiver_streaming(conn);
+
+		if (conn)
+			PQfinish(conn);
+		if (streaming)
+			return true;
+		usleep(200 * 1000);
+	}
+	return false;
+}
+
 static bool
 keeper_resync(KeeperDaemon *k, const Db *db)
 {
@@ -588,11 +614,12 @@ keeper_resync(KeeperDaemon *k, const Db *db)
 		/* pg_rewind and base backups copy the source's configuration files: ours go back on top */
 		if (!keeper_write_config(k, db, followed, &chg) || !keeper_set_standby_signal(k, true))
 			return false;
-		if (keeper_start(k))
+		if (keeper_start(k) && (!rewound || keeper_wait_streaming(k, KEEPER_REWIND_STREAM_WAIT_MS)))
 			return keeper_save_dbstate(k, db->uid, 0, false);
 		if (!rewound)
 			return false;
-		log_warn("the rewound instance did not start; falling back to pg_basebackup");
+		log_warn("the rewound instance does not start or does not stream from db %s (its timeline still "
+				 "diverges?); falling back to pg_basebackup", followed->uid);
 		if (!pgctl_stop(&k->pgctl, "immediate", 60000))
 			return false;
 		rewound = false;

@@ -308,3 +308,14 @@ pgsql_drop_slot(PGconn *conn, const char *name)
 {
 	return pgsql_slot_call(conn, "pg_drop_replication_slot", name);
 }
+
+bool
+pgsql_wal_receiver_streaming(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT status FROM pg_stat_wal_receiver");
+	bool		streaming = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		strcmp(PQgetvalue(res, 0, 0), "streaming") == 0;
+
+	PQclear(res);
+	return streaming;
+}

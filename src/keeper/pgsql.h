@@ -59,6 +59,9 @@ bool pgsql_drop_slot(PGconn *conn, const char *name) __attribute__((warn_unused_
 /* pgsql_exec: runs a command that returns no rows (CHECKPOINT, ...). */
 bool pgsql_exec(PGconn *conn, const char *sql) __attribute__((warn_unused_result));
 
+/* pgsql_wal_receiver_streaming: true when this standby's WAL receiver is streaming from its primary now. */
+bool pgsql_wal_receiver_streaming(PGconn *conn);
+
 /* pgsql_parse_lsn: "16/B374D848" -> LSN; false when malformed. */
 bool pgsql_parse_lsn(const char *text, uint64_t *out) __attribute__((warn_unused_result));
 

@@ -43,7 +43,8 @@ def wait_for(pred, timeout, what, interval=0.1):
 class Workspace:
     """A temp dir for keepers, traversable by postgres, with the password files."""
 
-    def __init__(self):
+    def __init__(self, owner=None):
+        """owner: an OS user to own the dir and password files (keepers started as that user)."""
         self.root = tempfile.mkdtemp(prefix="bk", dir="/tmp")
         os.chmod(self.root, 0o755)
         self.su_pw = os.path.join(self.root, "su.pw")
@@ -52,6 +53,11 @@ class Workspace:
             with open(path, "w") as f:
                 f.write(pw + "\n")
             os.chmod(path, 0o600)
+        if owner:
+            import pwd
+            pw_ent = pwd.getpwnam(owner)
+            for path in (self.root, self.su_pw, self.repl_pw):
+                os.chown(path, pw_ent.pw_uid, pw_ent.pw_gid)
         self.keepers = []
 
     def cleanup(self):
@@ -61,10 +67,13 @@ class Workspace:
 
 
 class KeeperProc:
-    def __init__(self, ws, etcd, uid, extra_args=()):
+    def __init__(self, ws, etcd, uid, extra_args=(), cluster=CLUSTER, run_as=None):
+        """run_as: an OS user to start the keeper as (then without --os-user); default: root with --os-user."""
         self.ws = ws
         self.etcd = etcd
         self.uid = uid
+        self.cluster = cluster
+        self.run_as = run_as
         self.data_dir = os.path.join(ws.root, uid)
         self.pg_port, self.http_port = free_ports(2)
         self.log_path = os.path.join(ws.root, f"{uid}.log")
@@ -77,12 +86,16 @@ class KeeperProc:
                 "--pg-port", str(self.pg_port), "--pg-su-username", "postgres",
                 "--pg-su-password-file", self.ws.su_pw, "--pg-repl-username", "repl",
                 "--pg-repl-password-file", self.ws.repl_pw, "--http-listen-address", f"127.0.0.1:{self.http_port}",
-                "--os-user", "postgres", "--store-endpoints", self.etcd.endpoints, "--cluster-name", CLUSTER,
-                *self.extra_args]
+                *([] if self.run_as else ["--os-user", "postgres"]),
+                "--store-endpoints", self.etcd.endpoints, "--cluster-name", self.cluster, *self.extra_args]
 
     def start(self):
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT, cwd="/")
+        argv = self.argv()
+        if self.run_as:
+            # setpriv execs, so the PID we hold is the keeper's own
+            argv = ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups", *argv]
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd="/")
         log.close()
         return self
 
@@ -133,7 +146,7 @@ class KeeperProc:
 
     def report(self):
         out = subprocess.run([STORE_TOOL, "--endpoints", self.etcd.endpoints, "get",
-                              f"/bulwark/{CLUSTER}/keepers/{self.uid}"], capture_output=True, text=True, timeout=10)
+                              f"/bulwark/{self.cluster}/keepers/{self.uid}"], capture_output=True, text=True, timeout=10)
         if out.returncode != 0:
             return None
         line = out.stdout.rstrip("\n")  # "<key> <value> <mod_revision>"
