@@ -73,5 +73,6 @@ extern const CtlCommand ctl_cmd_update;
 extern const CtlCommand ctl_cmd_clusterdata;
 extern const CtlCommand ctl_cmd_status;
 extern const CtlCommand ctl_cmd_version;
+extern const CtlCommand ctl_cmd_history;
 
 #endif

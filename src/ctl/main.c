@@ -17,6 +17,7 @@ static const CtlCommand *const ctl_commands[] = {
 	&ctl_cmd_spec,
 	&ctl_cmd_update,
 	&ctl_cmd_clusterdata,
+	&ctl_cmd_history,
 	&ctl_cmd_version,
 	NULL,
 };
