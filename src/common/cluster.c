@@ -99,6 +99,23 @@ su_repl_access_mode_to_string(SuReplAccessMode v)
 	return "unknown";
 }
 
+const char *
+switchover_phase_to_string(SwitchoverPhase v)
+{
+	switch (v)
+	{
+		case SWITCHOVER_PHASE_REQUESTED:
+			return "requested";
+		case SWITCHOVER_PHASE_FENCING:
+			return "fencing";
+		case SWITCHOVER_PHASE_DEMOTING:
+			return "demoting";
+		case SWITCHOVER_PHASE_CATCHING_UP:
+			return "catching_up";
+	}
+	return "unknown";
+}
+
 /* x_from_string: the inverse of x_to_string over the enum's values first..last. */
 #define ENUM_FROM_STRING(func, Type, to_string, first, last) \
 bool \
@@ -123,6 +140,8 @@ ENUM_FROM_STRING(init_mode_from_string, InitMode, init_mode_to_string, INIT_MODE
 ENUM_FROM_STRING(db_role_from_string, DbRole, db_role_to_string, DB_ROLE_MASTER, DB_ROLE_STANDBY)
 ENUM_FROM_STRING(follow_type_from_string, FollowType, follow_type_to_string,
 				 FOLLOW_TYPE_INTERNAL, FOLLOW_TYPE_EXTERNAL)
+ENUM_FROM_STRING(switchover_phase_from_string, SwitchoverPhase, switchover_phase_to_string,
+				 SWITCHOVER_PHASE_REQUESTED, SWITCHOVER_PHASE_CATCHING_UP)
 ENUM_FROM_STRING(su_repl_access_mode_from_string, SuReplAccessMode, su_repl_access_mode_to_string,
 				 SU_REPL_ACCESS_ALL, SU_REPL_ACCESS_STRICT)
 
@@ -698,6 +717,52 @@ void
 existing_config_free(ExistingConfig *c)
 {
 	free(c);
+}
+
+Maintenance *
+maintenance_new(void)
+{
+	return calloc(1, sizeof(Maintenance));
+}
+
+void
+maintenance_free(Maintenance *m)
+{
+	free(m);
+}
+
+Maintenance *
+maintenance_dup(const Maintenance *src)
+{
+	Maintenance *m;
+
+	if (src == NULL || (m = maintenance_new()) == NULL)
+		return NULL;
+	*m = *src;
+	return m;
+}
+
+Switchover *
+switchover_new(void)
+{
+	return calloc(1, sizeof(Switchover));
+}
+
+void
+switchover_free(Switchover *s)
+{
+	free(s);
+}
+
+Switchover *
+switchover_dup(const Switchover *src)
+{
+	Switchover *s;
+
+	if (src == NULL || (s = switchover_new()) == NULL)
+		return NULL;
+	*s = *src;
+	return s;
 }
 
 ExistingConfig *
@@ -1332,6 +1397,8 @@ cluster_init(Cluster *c)
 static void
 cluster_finish(Cluster *c)
 {
+	maintenance_free(c->status.maintenance);
+	switchover_free(c->status.switchover);
 	json_decref(c->spec_sparse);
 	cluster_spec_finish(&c->spec);
 	cluster_init(c);
@@ -1378,6 +1445,13 @@ cluster_data_copy(ClusterData *dst, const ClusterData *src)
 	dst->cluster.generation = src->cluster.generation;
 	dst->cluster.change_time_ms = src->cluster.change_time_ms;
 	dst->cluster.status = src->cluster.status;
+	dst->cluster.status.maintenance = NULL;
+	dst->cluster.status.switchover = NULL;
+	if ((src->cluster.status.maintenance != NULL &&
+		 (dst->cluster.status.maintenance = maintenance_dup(src->cluster.status.maintenance)) == NULL) ||
+		(src->cluster.status.switchover != NULL &&
+		 (dst->cluster.status.switchover = switchover_dup(src->cluster.status.switchover)) == NULL))
+		goto oom;
 	if (src->cluster.spec_sparse != NULL &&
 		(dst->cluster.spec_sparse = json_deep_copy(src->cluster.spec_sparse)) == NULL)
 		goto oom;

@@ -327,11 +327,53 @@ bool cluster_spec_validate_update(const ClusterSpec *old, const ClusterSpec *new
 
 /* ---- Cluster ---- */
 
+/* Who asked for an operator action: "user@host" as bulwarkctl saw it, cut to fit. */
+#define CLUSTER_ACTOR_SIZE 128
+
+/*
+ * Maintenance mode (bulwarkctl pause): while present, the leader sentinel keeps observing (keeper health, DB
+ * status) but makes no decision: no init, failover, switchover, standby added or removed, keeper removed.
+ */
+typedef struct Maintenance
+{
+	int64_t		since_ms;		/* since: when it was paused (wall clock of the bulwarkctl host) */
+	char		by[CLUSTER_ACTOR_SIZE]; /* by: who paused */
+	char		reason[256];	/* reason: free text, "" = none given */
+} Maintenance;
+
+/* The steps of a planned switchover (bulwarkctl switchover; docs/sentinel.md "Switchover"). */
+typedef enum SwitchoverPhase
+{
+	SWITCHOVER_PHASE_REQUESTED = 0, /* written by bulwarkctl; the sentinel has not validated it yet */
+	SWITCHOVER_PHASE_FENCING,	/* proxies told "no master"; waiting for every live proxy to acknowledge */
+	SWITCHOVER_PHASE_DEMOTING,	/* old master told to stop (fast shutdown); waiting for its final LSN */
+	SWITCHOVER_PHASE_CATCHING_UP,	/* waiting for the target to replay up to masterLsn */
+} SwitchoverPhase;
+
+const char *switchover_phase_to_string(SwitchoverPhase v);
+bool switchover_phase_from_string(const char *s, SwitchoverPhase *out) __attribute__((warn_unused_result));
+
+/* A switchover in progress; removed from the cluster data when it completes or aborts. */
+typedef struct Switchover
+{
+	char		event_id[UID_SIZE]; /* eventId: shared by every history entry of this switchover */
+	SwitchoverPhase phase;
+	char		from_db_uid[UID_SIZE];	/* fromDbUid: the master when requested; it must still be */
+	char		target_keeper_uid[UID_SIZE];	/* targetKeeperUid: asked for; "" = the sentinel picks */
+	char		target_db_uid[UID_SIZE];	/* targetDbUid: chosen by the sentinel once validated */
+	int64_t		requested_ms;	/* requestTime */
+	int64_t		timeout_ms;		/* timeout: from the sentinel's start to the promotion; then it aborts */
+	uint64_t	master_lsn;		/* masterLsn: the old master's final WAL position (demoting -> catching up) */
+	char		by[CLUSTER_ACTOR_SIZE]; /* by */
+} Switchover;
+
 typedef struct ClusterStatus
 {
 	int64_t		current_generation;
 	ClusterPhase phase;
 	char		master[UID_SIZE];	/* uid of the master DB; "" = none */
+	Maintenance *maintenance;	/* NULL = not paused */
+	Switchover *switchover;		/* NULL = none in progress */
 } ClusterStatus;
 
 typedef struct Cluster
@@ -556,6 +598,12 @@ ExistingConfig *existing_config_dup(const ExistingConfig *src);
 StandbyConfig *standby_config_new(void);
 void standby_config_free(StandbyConfig *c);
 StandbyConfig *standby_config_dup(const StandbyConfig *src);
+Maintenance *maintenance_new(void);
+void maintenance_free(Maintenance *m);
+Maintenance *maintenance_dup(const Maintenance *src);
+Switchover *switchover_new(void);
+void switchover_free(Switchover *s);
+Switchover *switchover_dup(const Switchover *src);
 FollowConfig *follow_config_new(void);
 void follow_config_free(FollowConfig *c);
 FollowConfig *follow_config_dup(const FollowConfig *src);
@@ -577,6 +625,7 @@ typedef struct PostgresState
 	PgParameters pg_parameters; /* from the configuration files, managed names left out */
 	StringList	synchronous_standbys;	/* DB uids in sync now, from pg_stat_replication */
 	char		older_wal_file[CLUSTER_WAL_FILE_SIZE];
+	uint64_t	stopped_lsn;	/* PostgreSQL is stopped after a clean shutdown: its last checkpoint's LSN; else 0 */
 } PostgresState;
 
 /* As the optional sub-objects above: new (empty, NULL when out of memory), free (NULL is a no-op), dup. */

@@ -117,6 +117,7 @@ _Static_assert(sizeof(InitMode) == sizeof(int), "enum size");
 _Static_assert(sizeof(DbRole) == sizeof(int), "enum size");
 _Static_assert(sizeof(FollowType) == sizeof(int), "enum size");
 _Static_assert(sizeof(SuReplAccessMode) == sizeof(int), "enum size");
+_Static_assert(sizeof(SwitchoverPhase) == sizeof(int), "enum size");
 
 static const char *
 enum_name_cluster_phase(int v)
@@ -154,12 +155,20 @@ enum_name_su_repl_access_mode(int v)
 	return su_repl_access_mode_to_string((SuReplAccessMode) v);
 }
 
+static const char *
+enum_name_switchover_phase(int v)
+{
+	return switchover_phase_to_string((SwitchoverPhase) v);
+}
+
 static const EnumType cluster_phase_type = {enum_name_cluster_phase, CLUSTER_PHASE_INITIALIZING, CLUSTER_PHASE_NORMAL};
 static const EnumType cluster_role_type = {enum_name_cluster_role, CLUSTER_ROLE_MASTER, CLUSTER_ROLE_STANDBY};
 static const EnumType spec_init_mode_type = {enum_name_init_mode, INIT_MODE_NEW, INIT_MODE_PITR};
 static const EnumType db_init_mode_type = {enum_name_init_mode, INIT_MODE_NONE, INIT_MODE_RESYNC};
 static const EnumType db_role_type = {enum_name_db_role, DB_ROLE_MASTER, DB_ROLE_STANDBY};
 static const EnumType follow_type_type = {enum_name_follow_type, FOLLOW_TYPE_INTERNAL, FOLLOW_TYPE_EXTERNAL};
+static const EnumType switchover_phase_type = {enum_name_switchover_phase, SWITCHOVER_PHASE_REQUESTED,
+SWITCHOVER_PHASE_CATCHING_UP};
 static const EnumType su_repl_access_mode_type = {enum_name_su_repl_access_mode, SU_REPL_ACCESS_ALL,
 SU_REPL_ACCESS_STRICT};
 
@@ -184,6 +193,8 @@ OPT_OBJECT_ADAPTERS(pitr_config, PitrConfig)
 OPT_OBJECT_ADAPTERS(existing_config, ExistingConfig)
 OPT_OBJECT_ADAPTERS(standby_config, StandbyConfig)
 OPT_OBJECT_ADAPTERS(follow_config, FollowConfig)
+OPT_OBJECT_ADAPTERS(maintenance, Maintenance)
+OPT_OBJECT_ADAPTERS(switchover, Switchover)
 OPT_OBJECT_ADAPTERS(postgres_state, PostgresState)
 
 /* ---- the tables ---- */
@@ -277,10 +288,33 @@ static const Field cluster_spec_fields[] = {
 };
 static const ObjectType cluster_spec_type = OBJECT_TYPE(cluster_spec_fields);
 
+static const Field maintenance_fields[] = {
+	F_TIME("since", Maintenance, since_ms),
+	F_STRING("by", Maintenance, by),
+	F_STRING("reason", Maintenance, reason),
+};
+static const ObjectType maintenance_type = OPT_OBJECT_TYPE(maintenance_fields, maintenance);
+
+static const Field switchover_fields[] = {
+	F_UID("eventId", Switchover, event_id),
+	F_ENUM("phase", Switchover, phase, SwitchoverPhase, switchover_phase_type),
+	F_UID_REQUIRED("fromDbUid", Switchover, from_db_uid),
+	F_UID("targetKeeperUid", Switchover, target_keeper_uid),
+	F_UID("targetDbUid", Switchover, target_db_uid),
+	F_TIME("requestTime", Switchover, requested_ms),
+	F_DURATION("timeout", Switchover, timeout_ms),
+	F_LSN("masterLsn", Switchover, master_lsn),
+	F_STRING("by", Switchover, by),
+};
+static const ObjectType switchover_type = OPT_OBJECT_TYPE(switchover_fields, switchover);
+
+/* maintenance and switchover are optional: documents written before they existed decode unchanged. */
 static const Field cluster_status_fields[] = {
 	F_INT64("currentGeneration", ClusterStatus, current_generation, 0, INT64_MAX),
 	F_ENUM("phase", ClusterStatus, phase, ClusterPhase, cluster_phase_type),
 	F_UID("master", ClusterStatus, master),
+	F_OPT_OBJECT("maintenance", ClusterStatus, maintenance, Maintenance, maintenance_type),
+	F_OPT_OBJECT("switchover", ClusterStatus, switchover, Switchover, switchover_type),
 };
 static const ObjectType cluster_status_type = OBJECT_TYPE(cluster_status_fields);
 
@@ -407,6 +441,7 @@ static const Field postgres_state_fields[] = {
 	F_PARAMS("pgParameters", PostgresState, pg_parameters),
 	F_UID_LIST("synchronousStandbys", PostgresState, synchronous_standbys),
 	F_STRING("olderWalFile", PostgresState, older_wal_file),
+	F_LSN("stoppedLsn", PostgresState, stopped_lsn),
 };
 static const ObjectType postgres_state_type = OPT_OBJECT_TYPE(postgres_state_fields, postgres_state);
 

@@ -14,5 +14,6 @@
 #define EXIT_CODE_CONFLICT    5	/* a compare-and-swap kept failing, or the cluster exists and --yes was not given */
 #define EXIT_CODE_NOT_FOUND   6	/* no cluster data under this cluster name */
 #define EXIT_CODE_POSTGRES    7	/* a PostgreSQL program or query failed (keeper) */
+#define EXIT_CODE_ABORTED     8	/* an operation the sentinel carries out did not complete (switchover --wait) */
 
 #endif

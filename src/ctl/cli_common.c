@@ -204,3 +204,61 @@ ctl_print_json(json_t *value, bool pretty)
 		free(s);
 	}
 }
+
+int
+ctl_update_cluster_data(Ctl *ctl, CtlApplyFn fn, void *arg)
+{
+	Store	   *store = ctl_store(ctl);
+	char		key[512];
+
+	if (store == NULL)
+		return EXIT_CODE_BAD_ARGS;
+	ctl_cluster_key(ctl, key, sizeof(key));
+	for (int attempt = 1;; attempt++)
+	{
+		ClusterData cd;
+		int64_t		rev;
+		char	   *out;
+		StoreError	serr;
+		bool		unchanged = false;
+		int			rc;
+
+		if ((rc = ctl_read_cluster_data(ctl, &cd, &rev)) != EXIT_CODE_OK)
+			return rc;
+		rc = fn(&cd, arg, &unchanged);
+		if (rc != EXIT_CODE_OK || unchanged)
+		{
+			cluster_data_finish(&cd);
+			return rc;
+		}
+		out = cluster_data_encode(&cd, false);
+		cluster_data_finish(&cd);
+		if (out == NULL)
+			return EXIT_CODE_INTERNAL;
+		if (store_cas(store, key, out, strlen(out), rev, 0, NULL, NULL, &serr))
+		{
+			free(out);
+			return EXIT_CODE_OK;
+		}
+		free(out);
+		if (serr.kind != STORE_ERR_COMPARE_FAILED)
+			return ctl_fail_store("could not write the cluster data", &serr);
+		if (attempt == CTL_CAS_ATTEMPTS)
+		{
+			ctl_error("the cluster data kept changing while writing it (%d attempts): try again", attempt);
+			return EXIT_CODE_CONFLICT;
+		}
+		log_debug("cluster data changed while updating it, retrying attempt=%d", attempt + 1);
+	}
+}
+
+void
+ctl_actor(char *out, size_t outlen)
+{
+	char		host[256] = "";
+	const char *user = getenv("USER");
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	snprintf(out, outlen, "%s@%s", user && user[0] ? user : "unknown", host[0] ? host : "unknown");
+}

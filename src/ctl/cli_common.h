@@ -60,6 +60,24 @@ char *ctl_read_input(const char *path, size_t max_bytes, size_t *len);
  */
 int ctl_read_cluster_data(Ctl *ctl, ClusterData *cd, int64_t *mod_revision);
 
+/*
+ * CtlApplyFn: changes cd in place for ctl_update_cluster_data. Returns EXIT_CODE_OK to write it, or any other
+ * exit code to stop without writing (the function printed why); *unchanged = true (initially false) stops with
+ * EXIT_CODE_OK and no write (nothing to do).
+ */
+typedef int (*CtlApplyFn) (ClusterData *cd, void *arg, bool *unchanged);
+
+/*
+ * ctl_update_cluster_data: read the cluster data, apply fn, compare-and-swap it on the revision read; when
+ * another writer (the sentinel) won, read again and re-apply, up to CTL_CAS_ATTEMPTS times (then exit 5).
+ * Returns an exit code.
+ */
+#define CTL_CAS_ATTEMPTS 10
+int ctl_update_cluster_data(Ctl *ctl, CtlApplyFn fn, void *arg);
+
+/* ctl_actor: "user@host" of whoever runs bulwarkctl, for the by fields of operator actions, into out. */
+void ctl_actor(char *out, size_t outlen);
+
 /* ctl_cluster_key: the cluster data key of this cluster, into out. */
 void ctl_cluster_key(const Ctl *ctl, char *out, size_t outlen);
 
@@ -74,5 +92,10 @@ extern const CtlCommand ctl_cmd_clusterdata;
 extern const CtlCommand ctl_cmd_status;
 extern const CtlCommand ctl_cmd_version;
 extern const CtlCommand ctl_cmd_history;
+extern const CtlCommand ctl_cmd_failkeeper;
+extern const CtlCommand ctl_cmd_removekeeper;
+extern const CtlCommand ctl_cmd_pause;
+extern const CtlCommand ctl_cmd_resume;
+extern const CtlCommand ctl_cmd_switchover;
 
 #endif

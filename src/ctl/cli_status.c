@@ -13,6 +13,7 @@
 #include "cli_common.h"
 #include "cluster_json.h"
 #include "exitcode.h"
+#include "timestamp.h"
 
 /* One member report as status shows it: the decoded JSON (for --json) or the reason it is invalid. */
 typedef struct CtlReport
@@ -117,6 +118,37 @@ ctl_status_reports_json(const CtlReport *reports, size_t n)
 	return arr;
 }
 
+/* The leader sentinel's uid from the leader key, into out ("" when none or unreadable). */
+static void
+ctl_status_leader(Ctl *ctl, char *out, size_t outlen)
+{
+	char		key[512];
+	StoreKV		kv;
+	StoreError	serr;
+	bool		found = false;
+
+	out[0] = '\0';
+	store_options_key(&ctl->store_opts, "leader", key, sizeof(key));
+	if (!store_get(ctl->store, key, &kv, &found, NULL, &serr) || !found)
+		return;
+	snprintf(out, outlen, "%.*s", (int) (kv.value_len < outlen ? kv.value_len : outlen - 1), kv.value);
+	store_kv_finish(&kv);
+}
+
+/* cluster.maintenance and cluster.switchover of status --json: null when absent. */
+static json_t *
+ctl_status_ops_json(const ClusterData *cd, const char *which)
+{
+	json_t	   *full = cluster_data_to_json(cd);
+	json_t	   *v = NULL;
+
+	if (full != NULL)
+		v = json_object_get(json_object_get(json_object_get(full, "cluster"), "status"), which);
+	v = v ? json_incref(v) : json_null();
+	json_decref(full);
+	return v;
+}
+
 static const CtlReport *
 ctl_status_find(const CtlReport *reports, size_t n, const char *uid)
 {
@@ -127,9 +159,25 @@ ctl_status_find(const CtlReport *reports, size_t n, const char *uid)
 }
 
 static void
-ctl_status_print_text(Ctl *ctl, const ClusterData *cd, CtlReport *const lists[3], const size_t counts[3])
+ctl_status_print_text(Ctl *ctl, const ClusterData *cd, CtlReport *const lists[3], const size_t counts[3],
+					  const char *leader)
 {
 	const char *master = cd->cluster.status.master[0] ? cd->cluster.status.master : "none";
+	const Maintenance *pause = cd->cluster.status.maintenance;
+	const Switchover *so = cd->cluster.status.switchover;
+
+	if (pause != NULL)
+	{
+		char		since[TIMESTAMP_FORMAT_SIZE];
+
+		printf("*** PAUSED since %s by %s%s%s: NO FAILOVER WILL HAPPEN (bulwarkctl resume) ***\n\n",
+			   timestamp_format(pause->since_ms, since, sizeof(since)), pause->by, pause->reason[0] ? ": " : "",
+			   pause->reason);
+	}
+	if (so != NULL)
+		printf("Switchover in progress (event %s, phase %s): from db %s to %s\n\n", so->event_id,
+			   switchover_phase_to_string(so->phase), so->from_db_uid,
+			   so->target_db_uid[0] ? so->target_db_uid : (so->target_keeper_uid[0] ? so->target_keeper_uid : "?"));
 	char	   *spec = cd->cluster.spec_sparse ? json_dumps(cd->cluster.spec_sparse, JSON_COMPACT | JSON_SORT_KEYS)
 		: strdup("{}");
 
@@ -140,7 +188,8 @@ ctl_status_print_text(Ctl *ctl, const ClusterData *cd, CtlReport *const lists[3]
 
 	printf("\nSentinels (%zu):\n", counts[1]);
 	for (size_t i = 0; i < counts[1]; i++)
-		printf("  %s%s%s\n", lists[1][i].uid, lists[1][i].invalid[0] ? "  invalid report: " : "", lists[1][i].invalid);
+		printf("  %s%s%s%s\n", lists[1][i].uid, strcmp(lists[1][i].uid, leader) == 0 ? "  (leader)" : "",
+			   lists[1][i].invalid[0] ? "  invalid report: " : "", lists[1][i].invalid);
 
 	printf("\nProxies (%zu):\n", counts[2]);
 	for (size_t i = 0; i < counts[2]; i++)
@@ -201,6 +250,7 @@ ctl_status_run(Ctl *ctl, int argc, char **argv)
 	ClusterData cd;
 	int64_t		rev;
 	int			rc;
+	char		leader[UID_SIZE] = "";
 
 	if (!ctl_parse(ctl, &ctl_cmd_status, argc, argv, table, NULL, 0, NULL, &rc))
 		return rc;
@@ -209,6 +259,8 @@ ctl_status_run(Ctl *ctl, int argc, char **argv)
 	for (int k = 0; k < 3 && rc == EXIT_CODE_OK; k++)
 		rc = ctl_status_list_reports(ctl, rels[k], (CtlReportKind) k, &lists[k], &counts[k]);
 
+	if (rc == EXIT_CODE_OK)
+		ctl_status_leader(ctl, leader, sizeof(leader));
 	if (rc == EXIT_CODE_OK && as_json)
 	{
 		json_t	   *st = json_object();
@@ -220,6 +272,10 @@ ctl_status_run(Ctl *ctl, int argc, char **argv)
 		json_object_set_new(cluster, "master", json_string(cd.cluster.status.master));
 		json_object_set_new(cluster, "spec", cd.cluster.spec_sparse ? json_incref(cd.cluster.spec_sparse) : json_object());
 		json_object_set_new(cluster, "proxyGeneration", json_integer(cd.proxy.generation));
+		json_object_set_new(cluster, "paused", json_boolean(cd.cluster.status.maintenance != NULL));
+		json_object_set_new(cluster, "maintenance", ctl_status_ops_json(&cd, "maintenance"));
+		json_object_set_new(cluster, "switchover", ctl_status_ops_json(&cd, "switchover"));
+		json_object_set_new(cluster, "leaderSentinel", json_string(leader));
 		json_object_set_new(st, "cluster", cluster);
 		json_object_set_new(st, "keepers", ctl_status_reports_json(lists[0], counts[0]));
 		json_object_set_new(st, "sentinels", ctl_status_reports_json(lists[1], counts[1]));
@@ -228,7 +284,7 @@ ctl_status_run(Ctl *ctl, int argc, char **argv)
 		json_decref(st);
 	}
 	else if (rc == EXIT_CODE_OK)
-		ctl_status_print_text(ctl, &cd, lists, counts);
+		ctl_status_print_text(ctl, &cd, lists, counts, leader);
 
 	for (int k = 0; k < 3; k++)
 		ctl_status_free_reports(lists[k], counts[k], (CtlReportKind) k);

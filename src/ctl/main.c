@@ -1,7 +1,8 @@
 /*
  * src/ctl/main.c
  *    bulwarkctl: the operator's command line. Parses the global flags, picks the command and runs it; the
- *    commands live in one file per group (cli_init.c, cli_spec.c, cli_clusterdata.c, cli_status.c).
+ *    commands live in one file per group (cli_init.c, cli_spec.c, cli_clusterdata.c, cli_status.c, cli_history.c,
+ *    cli_ops.c).
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -18,6 +19,11 @@ static const CtlCommand *const ctl_commands[] = {
 	&ctl_cmd_update,
 	&ctl_cmd_clusterdata,
 	&ctl_cmd_history,
+	&ctl_cmd_switchover,
+	&ctl_cmd_failkeeper,
+	&ctl_cmd_removekeeper,
+	&ctl_cmd_pause,
+	&ctl_cmd_resume,
 	&ctl_cmd_version,
 	NULL,
 };
@@ -34,7 +40,8 @@ ctl_print_usage(Ctl *ctl)
 	printf("\nGlobal flags (also accepted after the command):\n");
 	opts_print_help(tables);
 	printf("\nRun \"bulwarkctl COMMAND --help\" for a command's flags. Exit codes: 0 ok, 1 internal error,\n"
-		   "2 bad arguments, 3 bad spec or cluster data, 4 store error, 5 conflict, 6 cluster not found.\n");
+		   "2 bad arguments, 3 bad spec or cluster data, 4 store error, 5 conflict or refused, 6 cluster or\n"
+		   "keeper not found, 8 aborted (switchover --wait).\n");
 }
 
 int

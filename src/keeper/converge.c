@@ -748,5 +748,30 @@ keeper_probe_postgres(KeeperDaemon *k)
 	if ((conn = pgsql_connect(&p, true)) == NULL)
 		return;
 	k->pg_healthy = pgsql_get_status(conn, &k->pgstatus) && !k->pgstatus.file_settings_error;
+	if (k->pg_healthy && k->pgstatus.in_recovery)
+	{
+		PgConnParams rp = p;
+		uint32_t	tli;
+		uint64_t	pos;
+		char		sysid[CLUSTER_SYSTEM_ID_SIZE];
+
+		/*
+		 * A standby's timeline comes from IDENTIFY_SYSTEM (the timeline of the WAL it has replayed): a stale
+		 * timeline next to a replay position already on the next one would look like a fork to the sentinel.
+		 */
+		rp.user = k->cfg.pg_repl_username;
+		rp.password = k->repl_password[0] ? k->repl_password : NULL;
+		rp.replication = true;
+		if (!pgsql_identify_system(&rp, &tli, &pos, sysid, sizeof(sysid)))
+			k->pg_healthy = false;	/* no trustworthy timeline: not electable this round */
+		else
+		{
+			if (tli != k->pgstatus.timeline_id &&
+				!pgsql_get_history(conn, tli, &k->pgstatus.history))
+				k->pg_healthy = false;
+			/* the replay position stays what is reported: IDENTIFY_SYSTEM's timeline is the replay timeline */
+			k->pgstatus.timeline_id = tli;
+		}
+	}
 	PQfinish(conn);
 }

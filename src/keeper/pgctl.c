@@ -278,6 +278,41 @@ pgctl_system_id(const PgCtl *pg, char *out, size_t outlen)
 	return true;
 }
 
+/*
+ * PostgreSQL 15's ControlFileData starts: uint64 system_identifier, uint32 pg_control_version, uint32
+ * catalog_version_no, DBState state (int), pg_time_t time (int64, 8-aligned), XLogRecPtr checkPoint.
+ */
+#define PG_CONTROL_VERSION_15 1300
+#define PG_CONTROL_OFF_VERSION 8
+#define PG_CONTROL_OFF_STATE 16
+#define PG_CONTROL_OFF_CHECKPOINT 32
+#define PG_DB_SHUTDOWNED 1
+
+bool
+pgctl_shutdown_checkpoint(const PgCtl *pg, uint64_t *lsn)
+{
+	char		path[PATH_MAX];
+	unsigned char buf[PG_CONTROL_OFF_CHECKPOINT + 8];
+	uint32_t	version;
+	int32_t		state;
+	int			fd;
+	ssize_t		n;
+
+	snprintf(path, sizeof(path), "%s/global/pg_control", pg->pgdata);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != (ssize_t) sizeof(buf))
+		return false;
+	memcpy(&version, buf + PG_CONTROL_OFF_VERSION, sizeof(version));
+	memcpy(&state, buf + PG_CONTROL_OFF_STATE, sizeof(state));
+	if (version != PG_CONTROL_VERSION_15 || state != PG_DB_SHUTDOWNED)
+		return false;
+	memcpy(lsn, buf + PG_CONTROL_OFF_CHECKPOINT, sizeof(*lsn));
+	return *lsn != 0;
+}
+
 static int
 pgctl_unlink_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {

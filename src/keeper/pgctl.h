@@ -60,6 +60,13 @@ bool pgctl_is_running(const PgCtl *pg);
 bool pgctl_system_id(const PgCtl *pg, char *out, size_t outlen) __attribute__((warn_unused_result));
 
 /* pgctl_wipe: removes everything in PGDATA (and creates it, mode 0700, when missing). */
+/*
+ * pgctl_shutdown_checkpoint: when the control file says a primary was shut down cleanly ("shut down"), the LSN
+ * of that shutdown checkpoint into *lsn: every WAL record the instance wrote is before it. False otherwise
+ * (running, crashed, a standby, another control file version, unreadable). Only meaningful while stopped.
+ */
+bool pgctl_shutdown_checkpoint(const PgCtl *pg, uint64_t *lsn);
+
 bool pgctl_wipe(const PgCtl *pg) __attribute__((warn_unused_result));
 
 /* pgctl_older_wal_file: the first 24-hex WAL file name in pg_wal, "" when none. */

@@ -14,8 +14,8 @@
 PGconn *
 pgsql_connect(const PgConnParams *p, bool quiet)
 {
-	const char *keys[8];
-	const char *vals[8];
+	const char *keys[10];
+	const char *vals[10];
 	char		port[16];
 	char		timeout[16];
 	int			n = 0;
@@ -29,6 +29,8 @@ pgsql_connect(const PgConnParams *p, bool quiet)
 	keys[n] = "dbname", vals[n++] = p->dbname ? p->dbname : "postgres";
 	keys[n] = "connect_timeout", vals[n++] = timeout;
 	keys[n] = "application_name", vals[n++] = "bulwark-keeper";
+	if (p->replication)
+		keys[n] = "replication", vals[n++] = "true";
 	if (p->password)
 		keys[n] = "password", vals[n++] = p->password;
 	keys[n] = NULL, vals[n] = NULL;
@@ -126,6 +128,24 @@ pgsql_exec(PGconn *conn, const char *sql)
 }
 
 bool
+pgsql_get_history(PGconn *conn, uint32_t timeline_id, TimelinesHistory *h)
+{
+	PGresult   *res;
+	char		sql[256];
+
+	timelines_history_finish(h);
+	if (timeline_id <= 1)
+		return true;
+	snprintf(sql, sizeof(sql), "SELECT pg_read_file('pg_wal/%08X.history', 0, 1048576, true)", (unsigned) timeline_id);
+	if ((res = pgsql_query(conn, sql, PGRES_TUPLES_OK)) == NULL)
+		return false;
+	if (!PQgetisnull(res, 0, 0) && !pgsql_parse_history(PQgetvalue(res, 0, 0), h))
+		log_warn("could not parse the history file of timeline %u", (unsigned) timeline_id);
+	PQclear(res);
+	return true;
+}
+
+bool
 pgsql_get_status(PGconn *conn, PgLocalStatus *s)
 {
 	PGresult   *res;
@@ -155,18 +175,8 @@ pgsql_get_status(PGconn *conn, PgLocalStatus *s)
 	s->pending_restart = strcmp(PQgetvalue(res, 0, 4), "0") != 0;
 	PQclear(res);
 
-	if (s->timeline_id > 1)
-	{
-		char		sql[256];
-
-		snprintf(sql, sizeof(sql), "SELECT pg_read_file('pg_wal/%08X.history', 0, 1048576, true)",
-				 (unsigned) s->timeline_id);
-		if ((res = pgsql_query(conn, sql, PGRES_TUPLES_OK)) == NULL)
-			return false;
-		if (!PQgetisnull(res, 0, 0) && !pgsql_parse_history(PQgetvalue(res, 0, 0), &s->history))
-			log_warn("could not parse the history file of timeline %u", (unsigned) s->timeline_id);
-		PQclear(res);
-	}
+	if (!pgsql_get_history(conn, s->timeline_id, &s->history))
+		return false;
 
 	res = pgsql_query(conn, "SELECT name, setting, applied, error FROM pg_file_settings ORDER BY seqno",
 					  PGRES_TUPLES_OK);
@@ -318,4 +328,32 @@ pgsql_wal_receiver_streaming(PGconn *conn)
 
 	PQclear(res);
 	return streaming;
+}
+
+bool
+pgsql_identify_system(const PgConnParams *p, uint32_t *timeline_id, uint64_t *xlog_pos, char *system_id,
+					  size_t system_id_size)
+{
+	PGconn	   *conn = pgsql_connect(p, true);
+	PGresult   *res;
+	bool		ok;
+
+	if (conn == NULL)
+	{
+		log_debug("identify_system: no replication connection host=%s user=%s", p->host, p->user);
+		return false;
+	}
+	res = PQexec(conn, "IDENTIFY_SYSTEM");
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 3 &&
+		!PQgetisnull(res, 0, 1) && pgsql_parse_lsn(PQgetvalue(res, 0, 2), xlog_pos);
+	if (ok)
+	{
+		*timeline_id = (uint32_t) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+		snprintf(system_id, system_id_size, "%s", PQgetvalue(res, 0, 0));
+	}
+	else
+		log_debug("IDENTIFY_SYSTEM failed: %s", PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
 }

@@ -22,6 +22,7 @@ typedef struct PgConnParams
 	const char *password;		/* NULL = none (trust) */
 	const char *dbname;
 	int			connect_timeout_s;
+	bool		replication;	/* a physical replication connection (replication=true) */
 } PgConnParams;
 
 /* pgsql_connect: a connection, or NULL (logged at warn level unless quiet). Caller PQfinish()es it. */
@@ -58,6 +59,19 @@ bool pgsql_drop_slot(PGconn *conn, const char *name) __attribute__((warn_unused_
 
 /* pgsql_exec: runs a command that returns no rows (CHECKPOINT, ...). */
 bool pgsql_exec(PGconn *conn, const char *sql) __attribute__((warn_unused_result));
+
+/*
+ * pgsql_identify_system: IDENTIFY_SYSTEM over a replication connection (p->replication set): the system id,
+ * the timeline and the flush position. On a standby these are the timeline of the WAL it has replayed (or
+ * received ahead of it on that timeline) and the position of that WAL: the only source of a standby's current
+ * timeline that is never stale (pg_control_checkpoint() lags until a restartpoint, pg_stat_wal_receiver is
+ * empty while it reconnects). False when the connection or the command fails (logged at debug).
+ */
+bool pgsql_identify_system(const PgConnParams *p, uint32_t *timeline_id, uint64_t *xlog_pos, char *system_id,
+						   size_t system_id_size) __attribute__((warn_unused_result));
+
+/* pgsql_get_history: the entries of timeline_id's history file into h (emptied first; none for timeline 1). */
+bool pgsql_get_history(PGconn *conn, uint32_t timeline_id, TimelinesHistory *h) __attribute__((warn_unused_result));
 
 /* pgsql_wal_receiver_streaming: true when this standby's WAL receiver is streaming from its primary now. */
 bool pgsql_wal_receiver_streaming(PGconn *conn);

@@ -59,7 +59,12 @@ keeper_fill_postgres_state(const KeeperDaemon *k, PostgresState *ps)
 	ps->port = (int) (k->cfg.pg_advertise_port > 0 ? k->cfg.pg_advertise_port : k->cfg.pg_port);
 	ps->healthy = k->pg_healthy;
 	if (!k->pg_healthy)
+	{
+		/* a planned switchover waits for this: the old master's last WAL position after its fast shutdown */
+		if (!k->pg_running && !pgctl_shutdown_checkpoint(&k->pgctl, &ps->stopped_lsn))
+			ps->stopped_lsn = 0;
 		return true;
+	}
 	snprintf(ps->system_id, sizeof(ps->system_id), "%s", st->system_id);
 	ps->timeline_id = st->timeline_id;
 	ps->xlog_pos = st->xlog_pos;

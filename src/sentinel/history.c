@@ -6,7 +6,8 @@
  *    other's entries. The value is JSON {time, eventId, kind, reason, uids}.
  *
  * Event ids: the decisions of one failover (master failed, elected, proxies routed) share one id, so the
- * timeline of a failover reads as one story; every other decision gets an id of its own.
+ * timeline of a failover reads as one story; the steps of a switchover carry the id bulwarkctl gave it (in the
+ * planner's events), and the routing after its election continues it; every other decision gets its own id.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,8 +105,23 @@ history_append(Sentinel *s, const PlannerEvent *events, size_t n, int64_t wall_m
 		char		id[UID_SIZE];
 		char	   *text;
 
-		history_event_id(s, events[i].kind, id, sizeof(id));
-		log_info("decision: %s kind=%s event=%s", events[i].reason, planner_event_kind_to_string(events[i].kind), id);
+		if (events[i].event_id[0] != '\0')
+		{
+			/* a switchover's step: its own id; the routing that follows its election continues it */
+			snprintf(id, sizeof(id), "%s", events[i].event_id);
+			if (events[i].kind == PLANNER_EVENT_MASTER_ELECTED)
+				snprintf(s->open_event_id, sizeof(s->open_event_id), "%s", id);
+		}
+		else
+			history_event_id(s, events[i].kind, id, sizeof(id));
+		/* what an operator must look at: maintenance leaving failures alone, aborted switchovers */
+		if (events[i].kind == PLANNER_EVENT_PAUSED || events[i].kind == PLANNER_EVENT_SWITCHOVER_ABORTED ||
+			events[i].kind == PLANNER_EVENT_NO_ELIGIBLE_MASTER)
+			log_warn("decision: %s kind=%s event=%s", events[i].reason, planner_event_kind_to_string(events[i].kind),
+					 id);
+		else
+			log_info("decision: %s kind=%s event=%s", events[i].reason,
+					 planner_event_kind_to_string(events[i].kind), id);
 		if (s->history_next == 0 && !history_find_next(s))
 			continue;
 		text = history_encode(&events[i], id, wall_ms);

@@ -96,6 +96,18 @@ planner_event_kind_to_string(PlannerEventKind kind)
 			return "standby_added";
 		case PLANNER_EVENT_DB_REMOVED:
 			return "db_removed";
+		case PLANNER_EVENT_PAUSED:
+			return "paused";
+		case PLANNER_EVENT_RESUMED:
+			return "resumed";
+		case PLANNER_EVENT_SWITCHOVER_STARTED:
+			return "switchover_started";
+		case PLANNER_EVENT_SWITCHOVER_DEMOTING:
+			return "switchover_demoting";
+		case PLANNER_EVENT_SWITCHOVER_CATCHING_UP:
+			return "switchover_catching_up";
+		case PLANNER_EVENT_SWITCHOVER_ABORTED:
+			return "switchover_aborted";
 	}
 	return "unknown";
 }
@@ -173,6 +185,13 @@ plan_event(Plan *plan, PlannerEventKind kind, const char *uid1, const char *uid2
 	}
 	ev = &out->events[out->event_count];
 	ev->kind = kind;
+	ev->event_id[0] = '\0';
+	/* the steps of a switchover share its eventId, so history shows them as one story */
+	if (plan->cd->cluster.status.switchover != NULL &&
+		(kind == PLANNER_EVENT_SWITCHOVER_STARTED || kind == PLANNER_EVENT_SWITCHOVER_DEMOTING ||
+		 kind == PLANNER_EVENT_SWITCHOVER_CATCHING_UP || kind == PLANNER_EVENT_SWITCHOVER_ABORTED ||
+		 kind == PLANNER_EVENT_MASTER_ELECTED))
+		copy_uid(ev->event_id, plan->cd->cluster.status.switchover->event_id);
 	string_list_init(&ev->uids);
 	ev->reason = strdup(reason);
 	if (ev->reason == NULL)
@@ -1122,6 +1141,278 @@ failover(Plan *plan, Db *master, const char *failure)
 	}
 }
 
+
+/* ---- step 3: planned switchover ---- */
+
+/*
+ * The switchover protocol (docs/sentinel.md "Switchover"), one phase per round at most, each phase written to
+ * the cluster data so that a new leader resumes it:
+ *   requested    validate the target (a failover candidate: healthy, canBeMaster, same timeline, within
+ *                maxStandbyLag, in sync mode a known synchronous standby); default the most advanced one;
+ *                proxies told "no master" (I3);
+ *   fencing      every live proxy acknowledged: no client write can reach the master through a proxy any more;
+ *                the old master's DB becomes a standby of the target, so its keeper stops PostgreSQL (fast
+ *                shutdown: PostgreSQL sends every WAL record up to its shutdown checkpoint to the connected
+ *                standbys before it exits);
+ *   demoting     its keeper reports the shutdown checkpoint LSN: that is masterLsn;
+ *   catching_up  the target has replayed up to masterLsn: it is elected in one write (elect(): old master DB
+ *                removed, so its keeper rejoins with a resync DB, pg_rewind when possible).
+ * Until the election nothing irreversible happened, so any failure (target unhealthy, master keeper gone,
+ * timeout) aborts: the old master's DB gets role master back and the normal rules route the proxies to it.
+ */
+
+/* Every live proxy applied the current proxy generation; *live = how many are live. */
+static bool proxy_is_live(Plan *plan, const ProxyInfo *pi);
+
+static bool
+proxies_all_acked(Plan *plan, size_t *live)
+{
+	bool		acked = true;
+
+	*live = 0;
+	for (size_t i = 0; i < plan->in->proxy_info_count; i++)
+	{
+		const ProxyInfo *pi = &plan->in->proxy_infos[i];
+
+		if (!uid_is_valid(pi->uid) || !proxy_is_live(plan, pi))
+			continue;
+		(*live)++;
+		if (pi->generation < plan->cd->proxy.generation)
+			acked = false;
+	}
+	return acked;
+}
+
+static void
+switchover_end(Plan *plan)
+{
+	switchover_free(plan->cd->cluster.status.switchover);
+	plan->cd->cluster.status.switchover = NULL;
+	plan->mem->switchover_event[0] = '\0';
+}
+
+static void
+switchover_abort(Plan *plan, const char *why)
+{
+	Switchover *so = plan->cd->cluster.status.switchover;
+	Db		   *old = cluster_data_find_db(plan->cd, so->from_db_uid);
+	bool		restored = false;
+
+	if (old != NULL && strcmp(plan->cd->cluster.status.master, old->uid) == 0 && !db_is_master_type(old))
+	{
+		PlannerKeeperMemory *km = mem_keeper(plan, old->spec.keeper_uid);
+
+		/* It was told to stop: it is master again, and its stop is not held against its health. */
+		make_master_type(plan, old);
+		if (km != NULL)
+			km->db_error_since_ms = -1;
+		restored = true;
+	}
+	plan_event(plan, PLANNER_EVENT_SWITCHOVER_ABORTED, so->from_db_uid, so->target_db_uid,
+			   "switchover from db %s aborted (phase %s): %s; db %s stays master%s", so->from_db_uid,
+			   switchover_phase_to_string(so->phase), why, so->from_db_uid,
+			   restored ? " (restarted as master)" : "");
+	switchover_end(plan);
+}
+
+/* The target of a switchover being validated: the keeper asked for, else the most advanced candidate. */
+static Db *
+switchover_pick_target(Plan *plan, const Db *master, const Switchover *so, char *why, size_t size)
+{
+	Db		   *best = NULL;
+	size_t		used = 0;
+
+	why[0] = '\0';
+	if (so->target_keeper_uid[0] != '\0')
+	{
+		Db		   *db = cluster_data_find_db_by_keeper(plan->cd, so->target_keeper_uid);
+		char		reason[512];
+
+		if (db == NULL)
+			return snprintf(why, size, "keeper %s has no db", so->target_keeper_uid), NULL;
+		if (db == master || !db_is_standby_type(db))
+			return snprintf(why, size, "db %s on keeper %s is not a standby", db->uid, so->target_keeper_uid), NULL;
+		if (candidate_rejection(plan, master, db, reason, sizeof(reason)) != NULL)
+			return snprintf(why, size, "db %s on keeper %s: %s", db->uid, so->target_keeper_uid, reason), NULL;
+		return db;
+	}
+	for (size_t i = 0; i < plan->cd->db_count; i++)
+	{
+		Db		   *db = plan->cd->dbs[i];
+		char		reason[512];
+
+		if (db == master || !db_is_standby_type(db))
+			continue;
+		if (candidate_rejection(plan, master, db, reason, sizeof(reason)) != NULL)
+		{
+			if (used < size)
+				used += (size_t) snprintf(why + used, size - used, "%sdb %s %s", used ? "; " : "", db->uid, reason);
+			continue;
+		}
+		if (best == NULL || db->status.xlog_pos > best->status.xlog_pos)
+			best = db;
+	}
+	if (best == NULL && used == 0)
+		snprintf(why, size, "no standby");
+	return best;
+}
+
+/* One step of the switchover in progress; *elected_now when the target was elected this round. */
+static void
+switchover_step(Plan *plan, bool *elected_now)
+{
+	Switchover *so = plan->cd->cluster.status.switchover;
+	Db		   *master = cluster_data_master_db(plan->cd);
+	Db		   *target;
+	const Keeper *tk;
+	const Keeper *mk;
+	char		why[2048];
+	char		b1[DURATION_FORMAT_SIZE];
+	char		l1[32];
+	char		l2[32];
+	size_t		live;
+
+	if (strcmp(plan->mem->switchover_event, so->event_id) != 0)
+	{
+		copy_uid(plan->mem->switchover_event, so->event_id);
+		plan->mem->switchover_since_ms = plan->in->now_ms;
+	}
+	if (master == NULL || strcmp(master->uid, so->from_db_uid) != 0)
+	{
+		switchover_abort(plan, "the master is no longer the one the switchover was asked from");
+		return;
+	}
+	mk = cluster_data_find_keeper(plan->cd, master->spec.keeper_uid);
+	if (so->phase == SWITCHOVER_PHASE_REQUESTED)
+	{
+		if (plan->cd->cluster.status.phase != CLUSTER_PHASE_NORMAL)
+			return switchover_abort(plan, "the cluster is still initializing");
+		if (master_failure(plan, master, why, sizeof(why)) != NULL)
+			return switchover_abort(plan, why);
+		if (!master->status.healthy || !db_converged(master))
+			return switchover_abort(plan, "the master is not healthy and converged");
+		target = switchover_pick_target(plan, master, so, why, sizeof(why));
+		if (target == NULL)
+		{
+			char		text[2100];
+
+			snprintf(text, sizeof(text), "no eligible target: %s", why);
+			return switchover_abort(plan, text);
+		}
+		copy_uid(so->target_db_uid, target->uid);
+		so->phase = SWITCHOVER_PHASE_FENCING;
+		plan->cd->proxy.spec.master_db_uid[0] = '\0';
+		plan_event(plan, PLANNER_EVENT_SWITCHOVER_STARTED, master->uid, target->uid,
+				   "switchover from db %s on keeper %s to db %s on keeper %s (at %s, master at %s, timeout %s): "
+				   "proxies told no master", master->uid, master->spec.keeper_uid, target->uid,
+				   target->spec.keeper_uid, fmt_lsn(target->status.xlog_pos, l1, sizeof(l1)),
+				   fmt_lsn(master->status.xlog_pos, l2, sizeof(l2)), fmt_ms(so->timeout_ms, b1, sizeof(b1)));
+		return;
+	}
+
+	/* fencing, demoting, catching up: the target and the old master's keeper must stay, within the timeout */
+	target = cluster_data_find_db(plan->cd, so->target_db_uid);
+	tk = target != NULL ? cluster_data_find_keeper(plan->cd, target->spec.keeper_uid) : NULL;
+	if (target == NULL || !db_is_standby_type(target) || tk == NULL || !tk->status.healthy || !target->status.healthy)
+		return switchover_abort(plan, "the target is gone or unhealthy");
+	if (mk == NULL || !mk->status.healthy)
+		return switchover_abort(plan, "the old master's keeper is unhealthy");
+	if (so->timeout_ms > 0 && plan->in->now_ms - plan->mem->switchover_since_ms > so->timeout_ms)
+	{
+		snprintf(why, sizeof(why), "not done within %s (target at %s, needs %s)",
+				 fmt_ms(so->timeout_ms, b1, sizeof(b1)), fmt_lsn(target->status.xlog_pos, l1, sizeof(l1)),
+				 so->master_lsn ? fmt_lsn(so->master_lsn, l2, sizeof(l2)) : "the master's final position");
+		return switchover_abort(plan, why);
+	}
+	switch (so->phase)
+	{
+		case SWITCHOVER_PHASE_REQUESTED:
+			break;
+		case SWITCHOVER_PHASE_FENCING:
+			if (!proxies_all_acked(plan, &live))
+				return;
+			/*
+			 * Role standby is what makes its keeper stop PostgreSQL; its synchronous set stays, so that an abort
+			 * gives back the master exactly as it was (I4).
+			 */
+			master->spec.role = DB_ROLE_STANDBY;
+			set_follow_internal(plan, master, target->uid);
+			so->phase = SWITCHOVER_PHASE_DEMOTING;
+			plan_event(plan, PLANNER_EVENT_SWITCHOVER_DEMOTING, master->uid, master->spec.keeper_uid,
+					   "%zu live proxies acknowledged generation %" PRId64 ": db %s on keeper %s told to stop writes",
+					   live, plan->cd->proxy.generation, master->uid, master->spec.keeper_uid);
+			return;
+		case SWITCHOVER_PHASE_DEMOTING:
+			{
+				const PostgresState *ps = db_report(plan, master);
+
+				if (ps == NULL || ps->healthy || ps->stopped_lsn == 0)
+					return;
+				so->master_lsn = ps->stopped_lsn;
+				so->phase = SWITCHOVER_PHASE_CATCHING_UP;
+				plan_event(plan, PLANNER_EVENT_SWITCHOVER_CATCHING_UP, master->uid, target->uid,
+						   "db %s stopped at %s: waiting for db %s (at %s) to replay it", master->uid,
+						   fmt_lsn(so->master_lsn, l1, sizeof(l1)), target->uid,
+						   fmt_lsn(target->status.xlog_pos, l2, sizeof(l2)));
+			}
+			/* the target may already be there */
+			__attribute__((fallthrough));
+		case SWITCHOVER_PHASE_CATCHING_UP:
+			{
+				const PostgresState *ts = db_report(plan, target);
+				char		muid[UID_SIZE];
+				char		tuid[UID_SIZE];
+
+				if (ts == NULL || !ts->healthy || ts->xlog_pos < so->master_lsn)
+					return;
+				copy_uid(muid, master->uid);
+				copy_uid(tuid, target->uid);
+				snprintf(why, sizeof(why), "switchover, replayed the old master's final %s",
+						 fmt_lsn(so->master_lsn, l1, sizeof(l1)));
+				elect(plan, muid, tuid, why);
+				switchover_end(plan);
+				*elected_now = true;
+			}
+			return;
+	}
+}
+
+/*
+ * Maintenance mode: reported once when seen; a master failure is reported once too, so the operator finds in
+ * history why nothing happened.
+ */
+static void
+observe_pause(Plan *plan)
+{
+	const Maintenance *m = plan->cd->cluster.status.maintenance;
+	Db		   *master;
+	char		failure[512];
+
+	if (m == NULL)
+	{
+		if (plan->mem->paused_seen)
+			plan_event(plan, PLANNER_EVENT_RESUMED, NULL, NULL, "cluster resumed: decisions resume");
+		plan->mem->paused_seen = false;
+		plan->mem->paused_failure_seen = false;
+		return;
+	}
+	if (!plan->mem->paused_seen)
+		plan_event(plan, PLANNER_EVENT_PAUSED, NULL, NULL, "cluster paused by %s%s%s: no decision is taken",
+				   m->by[0] ? m->by : "an operator", m->reason[0] ? ": " : "", m->reason);
+	plan->mem->paused_seen = true;
+	master = plan->cd->cluster.status.phase == CLUSTER_PHASE_NORMAL ? cluster_data_master_db(plan->cd) : NULL;
+	if (master != NULL && master_failure(plan, master, failure, sizeof(failure)) != NULL)
+	{
+		if (!plan->mem->paused_failure_seen)
+			plan_event(plan, PLANNER_EVENT_PAUSED, master->uid, master->spec.keeper_uid,
+					   "master db %s failed (%s) but the cluster is paused: no failover until resume", master->uid,
+					   failure);
+		plan->mem->paused_failure_seen = true;
+	}
+	else
+		plan->mem->paused_failure_seen = false;
+}
+
 /* ---- step 3: steady state ---- */
 
 /* Sorts dbs (pointers) by WAL position, most advanced first, then by uid. */
@@ -1510,6 +1801,7 @@ update_proxies(Plan *plan, bool elected_now, bool decide)
 
 	/* I3: the master is published only once every live proxy has applied "no master". */
 	if (ps->master_db_uid[0] == '\0' && master != NULL && !elected_now && master->status.healthy &&
+		plan->cd->cluster.status.switchover == NULL &&
 		db_converged(master) && plan->cd->cluster.status.phase == CLUSTER_PHASE_NORMAL)
 	{
 		if (all_acked)
@@ -1691,6 +1983,8 @@ planner_run(const PlannerInput *in, PlannerMemory *mem, PlannerOutput *out)
 	observe_keepers(&plan);
 	observe_dbs(&plan);
 	if (!plan.fresh_leader && !plan.oom)
+		observe_pause(&plan);
+	if (!plan.fresh_leader && !plan.oom && plan.cd->cluster.status.maintenance == NULL)
 	{
 		if (plan.cd->cluster.status.phase == CLUSTER_PHASE_INITIALIZING)
 			plan_init(&plan);
@@ -1701,7 +1995,9 @@ planner_run(const PlannerInput *in, PlannerMemory *mem, PlannerOutput *out)
 
 			remove_dead_keepers(&plan);
 			master = cluster_data_master_db(plan.cd);
-			if (master != NULL)
+			if (plan.cd->cluster.status.switchover != NULL)
+				switchover_step(&plan, &elected_now);
+			else if (master != NULL)
 			{
 				if (master_failure(&plan, master, failure, sizeof(failure)) != NULL)
 				{
@@ -1719,8 +2015,9 @@ planner_run(const PlannerInput *in, PlannerMemory *mem, PlannerOutput *out)
 				}
 			}
 		}
-		update_followers(&plan);
 	}
+	if (!plan.fresh_leader && !plan.oom)
+		update_followers(&plan);
 	update_proxies(&plan, elected_now, !plan.fresh_leader);
 	if (!plan.fresh_leader)
 		copy_spec_fields(&plan);

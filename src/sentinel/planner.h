@@ -54,6 +54,12 @@ typedef enum PlannerEventKind
 	PLANNER_EVENT_SYNC_STANDBYS_CHANGED,	/* the master's synchronous standby set changed */
 	PLANNER_EVENT_STANDBY_ADDED,	/* a new standby DB was assigned to a free keeper */
 	PLANNER_EVENT_DB_REMOVED,	/* a DB was removed (invalid, cannot sync, in excess, old master) */
+	PLANNER_EVENT_PAUSED,		/* maintenance mode seen, or a failure left alone because of it */
+	PLANNER_EVENT_RESUMED,		/* maintenance mode ended: decisions resume */
+	PLANNER_EVENT_SWITCHOVER_STARTED,	/* switchover validated: proxies told "no master" */
+	PLANNER_EVENT_SWITCHOVER_DEMOTING,	/* every live proxy acknowledged: the old master stops writes */
+	PLANNER_EVENT_SWITCHOVER_CATCHING_UP,	/* the old master stopped at its final LSN: the target must reach it */
+	PLANNER_EVENT_SWITCHOVER_ABORTED,	/* refused or timed out: the old master stays (or becomes again) master */
 } PlannerEventKind;
 
 const char *planner_event_kind_to_string(PlannerEventKind kind);
@@ -63,6 +69,7 @@ typedef struct PlannerEvent
 	PlannerEventKind kind;
 	char	   *reason;			/* owned: one human-readable line */
 	StringList	uids;			/* the keeper and DB uids concerned */
+	char		event_id[UID_SIZE]; /* the switchover's eventId for its steps; "" = history picks one */
 } PlannerEvent;
 
 /* ---- what the sentinel remembers between rounds ---- */
@@ -103,6 +110,10 @@ typedef struct PlannerMemory
 	PlannerProxyMemory *proxies;
 	size_t		proxy_count;
 	char		init_failed_keeper[UID_SIZE];	/* the keeper whose init timed out last; "" = none */
+	bool		paused_seen;	/* maintenance mode was reported (PLANNER_EVENT_PAUSED) */
+	bool		paused_failure_seen;	/* a master failure during maintenance was reported */
+	char		switchover_event[UID_SIZE]; /* the switchover being timed ("" = none) */
+	int64_t		switchover_since_ms;	/* when this leader first saw it: its timeout counts from here */
 	char	   *last_no_master_reason;	/* owned: to report "no eligible master" once per change */
 } PlannerMemory;
 

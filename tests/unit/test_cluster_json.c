@@ -282,6 +282,97 @@ test_full_cluster_data_round_trips(void **state)
 	cluster_data_finish(&cd);
 }
 
+/* Maintenance mode and a switchover in progress: optional objects that old documents do not have. */
+static void
+test_maintenance_and_switchover_round_trip(void **state)
+{
+	ClusterData cd;
+	ClusterData back;
+	char	   *text;
+	char	   *again;
+	char		err[512] = "";
+	json_t	   *doc;
+
+	(void) state;
+	build_full(&cd);
+	/* absent: a document written before they existed decodes with neither */
+	text = cluster_data_encode(&cd, false);
+	assert_non_null(text);
+	assert_null(strstr(text, "maintenance"));
+	assert_null(strstr(text, "switchover"));
+	assert_true(cluster_data_decode(text, strlen(text), &back, err, sizeof(err)));
+	assert_null(back.cluster.status.maintenance);
+	assert_null(back.cluster.status.switchover);
+	cluster_data_finish(&back);
+	free(text);
+
+	cd.cluster.status.maintenance = maintenance_new();
+	assert_non_null(cd.cluster.status.maintenance);
+	cd.cluster.status.maintenance->since_ms = T0;
+	snprintf(cd.cluster.status.maintenance->by, CLUSTER_ACTOR_SIZE, "ops@db1");
+	snprintf(cd.cluster.status.maintenance->reason, 256, "kernel upgrade");
+	cd.cluster.status.switchover = switchover_new();
+	assert_non_null(cd.cluster.status.switchover);
+	snprintf(cd.cluster.status.switchover->event_id, UID_SIZE, "0badc0de");
+	cd.cluster.status.switchover->phase = SWITCHOVER_PHASE_CATCHING_UP;
+	snprintf(cd.cluster.status.switchover->from_db_uid, UID_SIZE, "db0");
+	snprintf(cd.cluster.status.switchover->target_keeper_uid, UID_SIZE, "k1");
+	snprintf(cd.cluster.status.switchover->target_db_uid, UID_SIZE, "db1");
+	cd.cluster.status.switchover->requested_ms = T0 + 1;
+	cd.cluster.status.switchover->timeout_ms = 30000;
+	cd.cluster.status.switchover->master_lsn = 0x16B374D848ULL;
+	text = cluster_data_encode(&cd, false);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"phase\":\"catching_up\""));
+	assert_non_null(strstr(text, "\"masterLsn\":\"16/B374D848\""));
+	if (!cluster_data_decode(text, strlen(text), &back, err, sizeof(err)))
+		fail_msg("decode: %s", err);
+	again = cluster_data_encode(&back, false);
+	assert_string_equal(text, again);
+	assert_non_null(back.cluster.status.maintenance);
+	assert_string_equal(back.cluster.status.maintenance->by, "ops@db1");
+	assert_string_equal(back.cluster.status.maintenance->reason, "kernel upgrade");
+	assert_int_equal(back.cluster.status.maintenance->since_ms, T0);
+	assert_non_null(back.cluster.status.switchover);
+	assert_int_equal(back.cluster.status.switchover->phase, SWITCHOVER_PHASE_CATCHING_UP);
+	assert_string_equal(back.cluster.status.switchover->target_db_uid, "db1");
+	assert_int_equal(back.cluster.status.switchover->timeout_ms, 30000);
+	assert_int_equal(back.cluster.status.switchover->master_lsn, 0x16B374D848ULL);
+	free(again);
+	cluster_data_finish(&back);
+
+	/* strict: an unknown phase, a missing fromDbUid, an unknown field are refused, naming the path */
+	doc = json_loads(text, 0, NULL);
+	assert_non_null(doc);
+	json_object_set_new(json_object_get(json_object_get(json_object_get(doc, "cluster"), "status"), "switchover"),
+						"phase", json_string("dancing"));
+	assert_false(cluster_data_from_json(doc, &back, err, sizeof(err)));
+	assert_non_null(strstr(err, "cluster.status.switchover.phase"));
+	json_object_del(json_object_get(json_object_get(json_object_get(doc, "cluster"), "status"), "switchover"),
+					"phase");
+	json_object_del(json_object_get(json_object_get(json_object_get(doc, "cluster"), "status"), "switchover"),
+					"fromDbUid");
+	assert_false(cluster_data_from_json(doc, &back, err, sizeof(err)));
+	assert_non_null(strstr(err, "fromDbUid"));
+	json_object_set_new(json_object_get(json_object_get(json_object_get(doc, "cluster"), "status"), "maintenance"),
+						"until", json_string("soon"));
+	assert_false(cluster_data_from_json(doc, &back, err, sizeof(err)));
+	json_decref(doc);
+
+	/* a deep copy owns its own objects */
+	{
+		ClusterData copy;
+
+		assert_true(cluster_data_copy(&copy, &cd));
+		assert_ptr_not_equal(copy.cluster.status.switchover, cd.cluster.status.switchover);
+		assert_string_equal(copy.cluster.status.maintenance->by, "ops@db1");
+		cluster_data_finish(&copy);
+	}
+	free(text);
+	cluster_data_finish(&back);
+	cluster_data_finish(&cd);
+}
+
 static void
 test_decode_normalizes_to_canonical_form(void **state)
 {
@@ -875,6 +966,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_cluster_data_matches_golden_file),
 		cmocka_unit_test(test_full_cluster_data_round_trips),
+		cmocka_unit_test(test_maintenance_and_switchover_round_trip),
 		cmocka_unit_test(test_decode_normalizes_to_canonical_form),
 		cmocka_unit_test(test_rejections_name_the_field),
 		cmocka_unit_test(test_raw_rejections),

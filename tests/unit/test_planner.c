@@ -298,7 +298,19 @@ sim_keeper(World *w, size_t i)
 		sk->primary = true;
 	}
 	if (db->spec.role == DB_ROLE_STANDBY && sk->primary)
-		return;					/* a primary told to follow needs a new (resync) DB: it waits */
+	{
+		/* a primary told to follow stops (fast shutdown) and waits for a new (resync) DB */
+		if (sk->ps.healthy)
+			sk->ps.stopped_lsn = sk->ps.xlog_pos;
+		sk->ps.healthy = false;
+		return;
+	}
+	if (db->spec.role == DB_ROLE_MASTER && sk->primary && !sk->ps.healthy && sk->ps.stopped_lsn != 0)
+	{
+		/* told master again after a stop: starts */
+		sk->ps.healthy = true;
+		sk->ps.stopped_lsn = 0;
+	}
 	sk->ps.generation = db->generation;
 	if (sk->primary)
 	{
@@ -519,6 +531,9 @@ typedef enum Op
 	OP_PROXY,					/* proxy p (k) appears, acknowledging */
 	OP_PROXY_MODE,				/* proxy k goes to mode v */
 	OP_CLEAR_EVENTS,
+	OP_PAUSE,					/* bulwarkctl pause */
+	OP_RESUME,					/* bulwarkctl resume */
+	OP_SWITCHOVER,				/* bulwarkctl switchover: --to keeper k (-1: default), --timeout v ms */
 	/* expectations */
 	EXPECT_MASTER,				/* the master DB is on keeper k (-1: none) */
 	EXPECT_MASTER_NOT,			/* the master DB is not on keeper k */
@@ -539,6 +554,7 @@ typedef enum Op
 	EXPECT_DB_PARAM,			/* keeper k's DB spec has pgParameter s ("name=value") */
 	EXPECT_INIT_ON_ANOTHER_KEEPER,	/* the last two init_started events name different keepers */
 	EXPECT_MASTER_SPEC,			/* the master DB's spec: s = "slots=a,b" or "sync=1" or "hba=n" */
+	EXPECT_SWITCHOVER,			/* a switchover is in progress (v = 1) or none (v = 0) */
 } Op;
 
 typedef struct Action
@@ -574,6 +590,53 @@ typedef struct PlannerCase
 #define SYNC_SPEC "{\"initMode\":\"new\",\"synchronousReplication\":true}"
 
 static const PlannerCase cases[] = {
+	/* maintenance */
+	{"paused_master_death_elects_nobody_and_resume_fails_over", NULL, 3, {
+		RUNNING, DO(OP_PAUSE, 0), RUN(1000), EVENT(PLANNER_EVENT_PAUSED, "paused by ops@host"), DO(OP_DROP, 0),
+		RUN(10000), MASTER(0), NO_EVENT(PLANNER_EVENT_MASTER_ELECTED),
+		EVENT(PLANNER_EVENT_PAUSED, "no failover until resume"), DO(OP_RESUME, 0), RUN(1000), MASTER_NOT_0,
+		EVENT(PLANNER_EVENT_RESUMED, NULL), EVENT(PLANNER_EVENT_MASTER_ELECTED, NULL)}},
+	{"paused_cluster_still_records_keeper_health", NULL, 3, {
+		RUNNING, DO(OP_PAUSE, 0), CLEAR, DO(OP_DROP, 2), RUN(5000), EVENT(PLANNER_EVENT_KEEPER_FAILED, "keeper k2"),
+		NO_EVENT(PLANNER_EVENT_DB_REMOVED), NO_EVENT(PLANNER_EVENT_STANDBY_ADDED), {EXPECT_DB, 2, 1, NULL}}},
+	{"paused_forced_failure_elects_nobody", NULL, 3, {
+		RUNNING, DO(OP_PAUSE, 0), DO(OP_FORCE_FAIL, 0), RUN(3000), MASTER(0),
+		NO_EVENT(PLANNER_EVENT_MASTER_ELECTED)}},
+	{"paused_initialization_waits", NULL, 3, {
+		DO(OP_PAUSE, 0), RUN(8000), MASTER(-1), NO_EVENT(PLANNER_EVENT_INIT_STARTED), DO(OP_RESUME, 0), RUN(1000),
+		EVENT(PLANNER_EVENT_INIT_STARTED, NULL)}},
+	/* switchover */
+	{"switchover_moves_the_master_to_the_most_advanced_standby", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), DO(OP_PROXY, 1), RUN(2000), DOV(OP_LAG, 1, 0x100), CLEAR, DOV(OP_SWITCHOVER, -1, 0), RUN(4000), {EXPECT_MASTER, 2, 0, NULL},
+		EVENT(PLANNER_EVENT_SWITCHOVER_STARTED, "proxies told no master"),
+		EVENT(PLANNER_EVENT_SWITCHOVER_DEMOTING, "told to stop writes"),
+		EVENT(PLANNER_EVENT_SWITCHOVER_CATCHING_UP, "stopped at"),
+		EVENT(PLANNER_EVENT_MASTER_ELECTED, "switchover, replayed the old master's final"),
+		NO_EVENT(PLANNER_EVENT_SWITCHOVER_ABORTED), NO_EVENT(PLANNER_EVENT_MASTER_FAILED), ROUTED(-2),
+		{EXPECT_SWITCHOVER, 0, 0, NULL}, RUN(3000), {EXPECT_RESYNC, 0, 0, NULL}, {EXPECT_FOLLOWS_MASTER, 0, 0, NULL}}},
+	{"switchover_to_a_named_keeper", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), RUN(1000), DOV(OP_SWITCHOVER, 1, 0), RUN(4000), MASTER(1), ROUTED(1),
+		{EXPECT_FOLLOWS_MASTER, 2, 0, NULL}}},
+	{"switchover_waits_for_every_live_proxy_before_stopping_the_master", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), DO(OP_PROXY, 1), RUN(1000), DOV(OP_PROXY_MODE, 1, PROXY_NOACK),
+		DOV(OP_SWITCHOVER, 1, 0), RUN(2000), MASTER(0), ROUTED(-1), NO_EVENT(PLANNER_EVENT_SWITCHOVER_DEMOTING),
+		DOV(OP_PROXY_MODE, 1, PROXY_ACK), RUN(3000), MASTER(1), ROUTED(1)}},
+	{"switchover_that_cannot_catch_up_aborts_and_the_old_master_stays", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), RUN(1000), DOV(OP_LAG, 1, 0x100), DOV(OP_SWITCHOVER, 1, 4000), RUN(3000),
+		{EXPECT_SWITCHOVER, 0, 1, NULL}, ROUTED(-1), RUN(3000),
+		EVENT(PLANNER_EVENT_SWITCHOVER_ABORTED, "not done within 4s"), {EXPECT_SWITCHOVER, 0, 0, NULL}, RUN(2000),
+		MASTER(0), ROUTED(0), NO_EVENT(PLANNER_EVENT_MASTER_ELECTED), NO_EVENT(PLANNER_EVENT_MASTER_FAILED)}},
+	{"switchover_to_an_ineligible_keeper_is_refused", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), RUN(1000), DOV(OP_CAN_BE_MASTER, 1, 0), RUN(500), DOV(OP_SWITCHOVER, 1, 0), RUN(1000),
+		EVENT(PLANNER_EVENT_SWITCHOVER_ABORTED, "canBeMaster=false"), MASTER(0), ROUTED(0),
+		{EXPECT_SWITCHOVER, 0, 0, NULL}}},
+	{"switchover_in_sync_mode_elects_a_synchronous_standby", SYNC_SPEC, 3, {
+		RUNNING, DO(OP_PROXY, 0), RUN(3000), DOV(OP_SWITCHOVER, -1, 0), RUN(4000), MASTER_NOT_0,
+		NO_EVENT(PLANNER_EVENT_SWITCHOVER_ABORTED)}},
+	{"switchover_aborts_when_the_target_dies", NULL, 3, {
+		RUNNING, DO(OP_PROXY, 0), RUN(1000), DOV(OP_LAG, 1, 0x100), DOV(OP_SWITCHOVER, 1, 0), RUN(1000),
+		DO(OP_DROP, 1), RUN(5000), EVENT(PLANNER_EVENT_SWITCHOVER_ABORTED, "target"), RUN(2000), MASTER(0),
+		ROUTED(0)}},
 	/* init */
 	{"init_elects_one_master_on_a_healthy_keeper", NULL, 3, {
 		RUN(2500), MASTER(-1), RUN(3500),
@@ -858,6 +921,32 @@ run_action(World *w, const PlannerCase *c, const Action *a)
 			break;
 		case OP_CLEAR_EVENTS:
 			world_clear_events(w);
+			break;
+		case OP_PAUSE:
+			w->cd.cluster.status.maintenance = maintenance_new();
+			assert_non_null(w->cd.cluster.status.maintenance);
+			snprintf(w->cd.cluster.status.maintenance->by, CLUSTER_ACTOR_SIZE, "ops@host");
+			break;
+		case OP_RESUME:
+			maintenance_free(w->cd.cluster.status.maintenance);
+			w->cd.cluster.status.maintenance = NULL;
+			break;
+		case OP_SWITCHOVER:
+			{
+				Switchover *so = switchover_new();
+
+				assert_non_null(so);
+				assert_non_null(m);
+				snprintf(so->event_id, UID_SIZE, "sw%06u", ++w->counter);
+				snprintf(so->from_db_uid, UID_SIZE, "%s", m->uid);
+				if (a->k >= 0)
+					snprintf(so->target_keeper_uid, UID_SIZE, "k%d", a->k);
+				so->timeout_ms = a->v ? a->v : 30000;
+				w->cd.cluster.status.switchover = so;
+			}
+			break;
+		case EXPECT_SWITCHOVER:
+			assert_int_equal(w->cd.cluster.status.switchover != NULL, a->v);
 			break;
 		case EXPECT_MASTER:
 			if (a->k < 0 && m != NULL)
