@@ -5,6 +5,7 @@
  *    the same pass does not get that fd's stale event delivered (Redis aeProcessEvents does the same).
  */
 #include "evloop.h"
+#include "timestamp.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,10 +49,7 @@ struct EvLoop
 int64_t
 evloop_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return timestamp_monotonic_ms();
 }
 
 EvLoop *

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timestamp.h"
 
 #define PROGRAM_MAX_OUTPUT (64 * 1024)
 
@@ -47,15 +48,6 @@ program_format_command(const char *const argv[], char *out, size_t outlen)
 	}
 }
 
-static int64_t
-program_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* program_last_line: the last non-empty line of the output, for error messages. */
 static void
 program_last_line(const Buf *out, char *line, size_t linelen)
@@ -81,7 +73,7 @@ program_run(const char *const argv[], const char *const env_extra[], const char 
 	char		cmd[1024];
 	int			pipefd[2];
 	pid_t		pid;
-	int64_t		deadline = timeout_ms > 0 ? program_now_ms() + timeout_ms : 0;
+	int64_t		deadline = timeout_ms > 0 ? timestamp_monotonic_ms() + timeout_ms : 0;
 	int			status = 0;
 	bool		ok;
 	char		last[256];
@@ -174,7 +166,7 @@ program_run(const char *const argv[], const char *const env_extra[], const char 
 
 		if (deadline)
 		{
-			int64_t		left = deadline - program_now_ms();
+			int64_t		left = deadline - timestamp_monotonic_ms();
 
 			if (left <= 0)
 			{

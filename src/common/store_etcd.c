@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "etcd_proto.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define STORE_DEFAULT_REQUEST_TIMEOUT_MS 5000
 #define STORE_DEFAULT_CONNECT_TIMEOUT_MS 1000
@@ -74,15 +75,6 @@ typedef enum StoreAttempt
 	STORE_ATTEMPT_TOO_LARGE,	/* the answer exceeds ETCD_PROTO_MAX_MESSAGE */
 	STORE_ATTEMPT_LOCAL_ERROR,	/* curl or TLS set-up failed here: no endpoint would do better */
 } StoreAttempt;
-
-static int64_t
-store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *
 store_error_kind_to_string(StoreErrorKind kind)
@@ -658,7 +650,7 @@ store_take_token(Store *store, StoreError *err)
 static bool
 store_call(Store *store, const char *path, const char *body, bool is_write, bool is_auth, StoreError *err)
 {
-	int64_t		start = store_now_ms();
+	int64_t		start = timestamp_monotonic_ms();
 	int64_t		deadline = start + store->request_timeout_ms;
 	size_t		n = store->n_endpoints;
 	StoreTry	tries[STORE_MAX_ENDPOINTS];
@@ -682,7 +674,7 @@ store_call(Store *store, const char *path, const char *body, bool is_write, bool
 
 		while (!next_endpoint)
 		{
-			int64_t		remaining = deadline - store_now_ms();
+			int64_t		remaining = deadline - timestamp_monotonic_ms();
 			int64_t		budget;
 			bool		authenticating = !is_auth && store->user != NULL && store->token == NULL;
 			const char *step_path = path;
@@ -810,7 +802,7 @@ store_call(Store *store, const char *path, const char *body, bool is_write, bool
 everywhere:
 	/* nobody answered: start the next call on another endpoint */
 	store->current = (store->current + 1) % n;
-	store_fail_everywhere(store, tries, n_tries, not_tried, store_now_ms() - start, err);
+	store_fail_everywhere(store, tries, n_tries, not_tried, timestamp_monotonic_ms() - start, err);
 	return false;
 }
 
@@ -1362,7 +1354,7 @@ watch_write(char *data, size_t size, size_t nmemb, void *arg)
 	StoreWatch *watch = arg;
 	size_t		len = size * nmemb;
 
-	watch->last_bytes_ms = store_now_ms();
+	watch->last_bytes_ms = timestamp_monotonic_ms();
 	if (watch->http_status == 0)
 		(void) curl_easy_getinfo(watch->easy, CURLINFO_RESPONSE_CODE, &watch->http_status);
 	if (watch->http_status != 200)
@@ -1425,7 +1417,7 @@ watch_disconnect(StoreWatch *watch)
 static void
 watch_after_failure(StoreWatch *watch)
 {
-	int64_t		now = store_now_ms();
+	int64_t		now = timestamp_monotonic_ms();
 
 	watch_disconnect(watch);
 	watch->failures++;
@@ -1501,7 +1493,7 @@ watch_connect(StoreWatch *watch)
 	watch->created = false;
 	watch->abort = false;
 	watch->curl_error[0] = '\0';
-	watch->last_bytes_ms = store_now_ms();
+	watch->last_bytes_ms = timestamp_monotonic_ms();
 	etcd_watch_stream_reset(&watch->stream);
 	buf_reset(&watch->error_body);
 	return true;
@@ -1654,7 +1646,7 @@ watch_drive(StoreWatch *watch)
 bool
 store_watch_next(StoreWatch *watch, int timeout_ms, StoreEvent **events, size_t *n, StoreError *err)
 {
-	int64_t		deadline = store_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t		deadline = timestamp_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	uint64_t	failures_before = watch->failures;
 
 	*events = NULL;
@@ -1673,7 +1665,7 @@ store_watch_next(StoreWatch *watch, int timeout_ms, StoreEvent **events, size_t 
 			return false;
 		}
 
-		now = store_now_ms();
+		now = timestamp_monotonic_ms();
 		if (!watch->running && now >= watch->retry_at_ms)
 		{
 			if (!watch_connect(watch))
@@ -1684,7 +1676,7 @@ store_watch_next(StoreWatch *watch, int timeout_ms, StoreEvent **events, size_t 
 		if (watch->n_pending > 0 || watch->failure.kind != STORE_ERR_NONE)
 			continue;
 
-		now = store_now_ms();
+		now = timestamp_monotonic_ms();
 		if (watch->running && now - watch->last_bytes_ms > watch->silence_timeout_ms)
 		{
 			char		why[96];

@@ -200,3 +200,12 @@ timestamp_parse(const char *text, int64_t *out_ms)
 	*out_ms = ms;
 	return true;
 }
+
+int64_t
+timestamp_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -20,6 +20,12 @@
 #define TIMESTAMP_MIN_MS (-62135596800000LL)	/* 0001-01-01T00:00:00.000Z */
 #define TIMESTAMP_MAX_MS (253402300799999LL)	/* 9999-12-31T23:59:59.999Z */
 
+/*
+ * timestamp_monotonic_ms: CLOCK_MONOTONIC in milliseconds: what every timer, deadline and liveness judgement
+ * uses (it never jumps with the wall clock); meaningless across hosts and processes' boots.
+ */
+int64_t timestamp_monotonic_ms(void);
+
 /* timestamp_now_ms: the current wall-clock time (CLOCK_REALTIME) in milliseconds since the epoch. */
 int64_t timestamp_now_ms(void);
 

@@ -325,15 +325,6 @@ ctl_switchover_apply(ClusterData *cd, void *arg, bool *unchanged)
 	return EXIT_CODE_OK;
 }
 
-static int64_t
-ctl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The reason of this switchover's abort, from history/ (best effort), into out. */
 static void
 ctl_switchover_abort_reason(Ctl *ctl, const char *event_id, char *out, size_t outlen)
@@ -368,7 +359,7 @@ ctl_switchover_abort_reason(Ctl *ctl, const char *event_id, char *out, size_t ou
 static int
 ctl_switchover_wait(Ctl *ctl, const CtlSwitchoverArgs *a)
 {
-	int64_t		start = ctl_now_ms();
+	int64_t		start = timestamp_monotonic_ms();
 	int64_t		deadline = start + a->timeout_ms + CTL_SWITCHOVER_GRACE_MS;
 
 	for (;;)
@@ -389,7 +380,7 @@ ctl_switchover_wait(Ctl *ctl, const CtlSwitchoverArgs *a)
 			if (m != NULL && strcmp(m->uid, a->from_db) != 0 && strcmp(cd.proxy.spec.master_db_uid, m->uid) == 0)
 			{
 				printf("switchover done in %.1f s: db %s on keeper %s is master, proxies route to it; db %s on "
-					   "keeper %s rejoins as a standby\n", (double) (ctl_now_ms() - start) / 1000.0, m->uid,
+					   "keeper %s rejoins as a standby\n", (double) (timestamp_monotonic_ms() - start) / 1000.0, m->uid,
 					   m->spec.keeper_uid, a->from_db, a->from_keeper);
 				cluster_data_finish(&cd);
 				return EXIT_CODE_OK;
@@ -405,10 +396,10 @@ ctl_switchover_wait(Ctl *ctl, const CtlSwitchoverArgs *a)
 			}
 		}
 		cluster_data_finish(&cd);
-		if (ctl_now_ms() > deadline)
+		if (timestamp_monotonic_ms() > deadline)
 		{
 			ctl_error("switchover not finished after %.0f s: check bulwarkctl status and history",
-					  (double) (ctl_now_ms() - start) / 1000.0);
+					  (double) (timestamp_monotonic_ms() - start) / 1000.0);
 			return EXIT_CODE_ABORTED;
 		}
 		nanosleep(&pause, NULL);

@@ -13,8 +13,6 @@
 #include "exitcode.h"
 #include "log.h"
 
-#define CTL_UPDATE_ATTEMPTS 10
-
 static int
 ctl_spec_run(Ctl *ctl, int argc, char **argv)
 {
@@ -55,17 +53,26 @@ const CtlCommand ctl_cmd_spec = {
 	ctl_spec_run,
 };
 
+/* What ctl_update_apply applies: the spec or patch given, and which of the two it is. */
+typedef struct CtlSpecChange
+{
+	const json_t *input;
+	bool		patch;
+} CtlSpecChange;
+
 /*
- * ctl_update_apply: the spec of cd replaced by input, or patched with it; decoded, validated and checked against
- * the update rules first (cd unchanged otherwise). Returns an exit code; the error is printed.
+ * ctl_update_apply: the spec of cd replaced by the input, or patched with it; decoded, validated and checked
+ * against the update rules first (cd unchanged otherwise). A CtlApplyFn for ctl_update_cluster_data.
  */
 static int
-ctl_update_apply(ClusterData *cd, const json_t *input, bool patch)
+ctl_update_apply(ClusterData *cd, void *arg, bool *unchanged)
 {
+	const CtlSpecChange *change = arg;
 	char		err[1024];
-	bool		ok = patch ? cluster_data_patch_spec(cd, input, err, sizeof(err))
-		: cluster_data_set_spec(cd, input, err, sizeof(err));
+	bool		ok = change->patch ? cluster_data_patch_spec(cd, change->input, err, sizeof(err))
+		: cluster_data_set_spec(cd, change->input, err, sizeof(err));
 
+	(void) unchanged;
 	if (!ok)
 	{
 		ctl_error("bad cluster spec: %s", err);
@@ -91,8 +98,7 @@ ctl_update_run(Ctl *ctl, int argc, char **argv)
 	size_t		len;
 	json_t	   *input;
 	json_error_t jerr;
-	char		key[512];
-	Store	   *store;
+	CtlSpecChange change;
 
 	if (!ctl_parse(ctl, &ctl_cmd_update, argc, argv, table, pos, 1, &npos, &rc))
 		return rc;
@@ -124,50 +130,12 @@ ctl_update_run(Ctl *ctl, int argc, char **argv)
 		json_decref(input);
 		return EXIT_CODE_BAD_SPEC;
 	}
-	if ((store = ctl_store(ctl)) == NULL)
-	{
-		json_decref(input);
-		return EXIT_CODE_BAD_ARGS;
-	}
-	ctl_cluster_key(ctl, key, sizeof(key));
-
-	/* read, change, compare-and-swap; another writer (the sentinel) may win the race: read again and retry */
-	for (int attempt = 1;; attempt++)
-	{
-		ClusterData cd;
-		int64_t		rev;
-		char	   *out;
-		StoreError	serr;
-
-		if ((rc = ctl_read_cluster_data(ctl, &cd, &rev)) != EXIT_CODE_OK)
-			break;
-		if ((rc = ctl_update_apply(&cd, input, patch)) != EXIT_CODE_OK)
-		{
-			cluster_data_finish(&cd);
-			break;
-		}
-		out = cluster_data_encode(&cd, false);
-		cluster_data_finish(&cd);
-		if (out == NULL)
-		{
-			rc = EXIT_CODE_INTERNAL;
-			break;
-		}
-		if (store_cas(store, key, out, strlen(out), rev, 0, NULL, NULL, &serr))
-		{
-			free(out);
-			printf("cluster \"%s\" spec updated\n", ctl->store_opts.cluster_name);
-			rc = EXIT_CODE_OK;
-			break;
-		}
-		free(out);
-		if (serr.kind != STORE_ERR_COMPARE_FAILED || attempt == CTL_UPDATE_ATTEMPTS)
-		{
-			rc = ctl_fail_store("could not write the cluster data", &serr);
-			break;
-		}
-		log_debug("cluster data changed while updating it, retrying attempt=%d", attempt + 1);
-	}
+	change.input = input;
+	change.patch = patch;
+	/* read, change, compare-and-swap, retried when another writer (the sentinel) wins the race */
+	rc = ctl_update_cluster_data(ctl, ctl_update_apply, &change);
+	if (rc == EXIT_CODE_OK)
+		printf("cluster \"%s\" spec updated\n", ctl->store_opts.cluster_name);
 	json_decref(input);
 	return rc;
 }

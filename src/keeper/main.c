@@ -307,13 +307,11 @@ keeper_wait(KeeperDaemon *k, int64_t deadline, int64_t revision)
 	}
 	while (!keeper_stop_requested)
 	{
-		struct timespec now;
 		int64_t		left;
 		StoreEvent *events = NULL;
 		size_t		n = 0;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = deadline - (now.tv_sec * 1000 + now.tv_nsec / 1000000);
+		left = deadline - timestamp_monotonic_ms();
 		if (left <= 0)
 			return;
 		if (left > 250)
@@ -335,15 +333,6 @@ keeper_wait(KeeperDaemon *k, int64_t deadline, int64_t revision)
 		if (n > 0)
 			return;
 	}
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int
@@ -510,7 +499,7 @@ main(int argc, char **argv)
 
 	while (!keeper_stop_requested)
 	{
-		int64_t		start = mono_ms();
+		int64_t		start = timestamp_monotonic_ms();
 		bool		fresh;
 		bool		found;
 

@@ -14,6 +14,7 @@
 #include "keeper/keeper.h"
 #include "log.h"
 #include "uid.h"
+#include "timestamp.h"
 
 int64_t
 keeper_sleep_interval_ms(const KeeperDaemon *k)
@@ -85,15 +86,6 @@ keeper_fill_postgres_state(const KeeperDaemon *k, PostgresState *ps)
 	return true;
 }
 
-static int64_t
-keeper_report_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 keeper_report_update(KeeperDaemon *k, bool now)
 {
@@ -121,7 +113,7 @@ keeper_report_update(KeeperDaemon *k, bool now)
 	keeper_info_finish(&k->report);
 	k->report = ki;				/* moved: the reporter owns it now */
 	k->report_ready = true;
-	k->report_built_ms = keeper_report_now_ms();
+	k->report_built_ms = timestamp_monotonic_ms();
 	k->report_now = k->report_now || now;
 	k->report_interval_ms = keeper_sleep_interval_ms(k);
 	pthread_cond_signal(&k->report_cond);
@@ -179,7 +171,7 @@ keeper_reporter_main(void *arg)
 
 		if (k->report_ready)
 		{
-			bool		stale = keeper_report_now_ms() - k->report_built_ms > 2 * interval;
+			bool		stale = timestamp_monotonic_ms() - k->report_built_ms > 2 * interval;
 
 			ok = keeper_info_copy(&ki, &k->report);
 			k->report_now = false;

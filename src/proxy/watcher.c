@@ -17,6 +17,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "uid.h"
+#include "timestamp.h"
 
 #define WATCHER_APPLY_WAIT_MS 500
 
@@ -36,15 +37,6 @@ typedef struct Watcher
 	bool		publish_failing;
 	char		last_invalid[512];
 } Watcher;
-
-static int64_t
-watcher_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* watcher_post: hand rt to the loop and wait until it has applied it (so the report acknowledges real state). */
 static void
@@ -95,7 +87,7 @@ watcher_read(Watcher *w, int64_t *rev)
 	if (w->read_failing)
 		log_info("cluster data readable again");
 	w->read_failing = false;
-	atomic_store(&p->last_read_ok_ms, watcher_now_ms());
+	atomic_store(&p->last_read_ok_ms, timestamp_monotonic_ms());
 
 	if (!found)
 		route_table_none(&rt, "no cluster data in the store (run bulwarkctl init)");
@@ -205,7 +197,7 @@ watcher_publish(Watcher *w)
 		if (w->publish_failing)
 			log_info("proxy report published again");
 		w->publish_failing = false;
-		w->last_publish_ms = watcher_now_ms();
+		w->last_publish_ms = timestamp_monotonic_ms();
 	}
 	free(text);
 }
@@ -237,7 +229,7 @@ watcher_main(void *arg)
 		interval = p->shared.check_interval_ms;
 		pthread_mutex_unlock(&p->shared.mutex);
 
-		if (watcher_now_ms() - w.last_publish_ms >= interval)
+		if (timestamp_monotonic_ms() - w.last_publish_ms >= interval)
 			watcher_publish(&w);
 
 		/* wait for a change (the watch) or the next safety-net read */

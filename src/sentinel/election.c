@@ -17,14 +17,12 @@
 #include "cluster_json.h"
 #include "log.h"
 #include "sentinel/sentinel.h"
+#include "timestamp.h"
 
 int64_t
 sentinel_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return timestamp_monotonic_ms();
 }
 
 /* The lease ttl: long enough to ride out a slow store request, short enough that a dead leader is replaced fast. */

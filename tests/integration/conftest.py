@@ -2,6 +2,8 @@
 
 etcd:  a fresh one-member etcd 3.4 for each test.
 etcd3: a fresh three-member etcd 3.4 for each test (heartbeat 100 ms, election timeout 1 s).
+cluster_factory: make(**LocalCluster options) starts a whole cluster on the test's etcd (local_cluster.py);
+    every cluster made is stopped after the test.
 Both expose .endpoints, .members (with .client_url, .pid, .kill(), .stop(), .start()) and .stop_all(), and are
 always stopped and removed after the test, passed or failed. See etcd_fixture.py.
 """
@@ -25,6 +27,20 @@ def etcd(request):
         if getattr(request.node, "rep_call_failed", False):
             sys.stderr.write(cluster.logs())
         cluster.cleanup()
+
+
+@pytest.fixture
+def cluster_factory(etcd):
+    from local_cluster import LocalCluster
+    made = []
+
+    def make(**kw):
+        lc = LocalCluster(etcd, **kw)
+        made.append(lc)
+        return lc.start()
+    yield make
+    for lc in made:
+        lc.cleanup()
 
 
 @pytest.fixture

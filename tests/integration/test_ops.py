@@ -1,33 +1,23 @@
 """Operator actions on a whole cluster on loopback (LocalCluster): a planned switchover under a write load that
 loses no acknowledged write, to a named keeper, and one that cannot catch up and aborts; maintenance mode
 (pause: a dead master is not replaced; resume: the failover happens); failkeeper; removekeeper's refusals;
-status --json showing the pause and the leader; history listing a switchover's steps in order.
+status --json showing the pause and the leader and validating against docs/status.schema.json on a running
+cluster; status --watch; history listing a switchover's steps in order.
 """
 import json
+import os
 import statistics
 import threading
 import time
 
+import jsonschema
 import psycopg
 import pytest
 
+from etcd_fixture import REPO
 from keeper_fixture import wait_for
-from local_cluster import LocalCluster
 
 FAST = {"initMode": "new", "sleepInterval": "1s", "failInterval": "3s"}
-
-
-@pytest.fixture
-def cluster_factory(etcd):
-    made = []
-
-    def make(**kw):
-        lc = LocalCluster(etcd, **kw)
-        made.append(lc)
-        return lc.start()
-    yield make
-    for lc in made:
-        lc.cleanup()
 
 
 class Writer:
@@ -73,6 +63,17 @@ class Writer:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join(10)
+
+
+with open(os.path.join(REPO, "docs", "status.schema.json")) as _f:
+    STATUS_SCHEMA = json.load(_f)
+
+
+def status_json(lc):
+    """bulwarkctl status --json, validated against its documented schema."""
+    st = json.loads(lc.ctl("status", "--json").stdout)
+    jsonschema.validate(st, STATUS_SCHEMA, cls=jsonschema.Draft202012Validator)
+    return st
 
 
 def events_of(lc, event_id):
@@ -169,7 +170,7 @@ def test_pause_elects_nobody_when_the_master_dies_and_resume_fails_over(cluster_
     old_uid, _ = lc.master_db()
     old = lc.master_keeper()
     lc.ctl("pause", "--reason", "test")
-    st = json.loads(lc.ctl("status", "--json").stdout)
+    st = status_json(lc)
     assert st["cluster"]["paused"] is True
     assert st["cluster"]["maintenance"]["reason"] == "test"
     assert "PAUSED" in lc.ctl("status").stdout
@@ -177,6 +178,10 @@ def test_pause_elects_nobody_when_the_master_dies_and_resume_fails_over(cluster_
     lc.kill_host(old)
     time.sleep(10)                         # > failInterval several times over
     assert lc.master_db()[0] == old_uid
+    # the dead master still shows, as not reporting and not healthy, and the document still validates
+    down = wait_for(lambda: next(k for k in status_json(lc)["keepers"] if k["uid"] == old.uid and not k["reporting"]),
+                    30, "the dead master shown as not reporting")
+    assert down["reporting"] is False and down["db"]["role"] == "master" and down["db"]["healthy"] is False
     assert "no failover until resume" in " ".join(e["reason"] for e in lc.history())
     lc.ctl("resume")
     wait_for(lambda: (lambda m: m and m[0] != old_uid)(lc.master_db()), 30, "a failover after resume")
@@ -192,9 +197,55 @@ def test_failkeeper_fails_the_master_over_and_removekeeper_refuses_the_master(cl
     assert r.returncode == 5 and "master" in r.stderr
     assert lc.ctl("removekeeper", "nosuchkeeper", check=False).returncode == 6
     assert lc.ctl("failkeeper", "nosuchkeeper", check=False).returncode == 6
-    st = json.loads(lc.ctl("status", "--json").stdout)
+    st = status_json(lc)
     assert st["cluster"]["leaderSentinel"] in [s["uid"] for s in st["sentinels"]]
     lc.ctl("failkeeper", master.uid)
     wait_for(lambda: (lambda m: m and m[0] != old_uid)(lc.master_db()), 30, "a failover after failkeeper")
     lc.wait_healthy(standbys=2, timeout=90)
     assert any(e["kind"] == "keeper_failed" and "forced" in e["reason"] for e in lc.history())
+
+
+def test_status_of_a_running_cluster_validates_and_shows_roles_lag_tree_and_watch(cluster_factory):
+    lc = cluster_factory(spec=dict(FAST, synchronousReplication=True))
+    lc.wait_healthy(standbys=2)
+    with lc.proxy_connect() as c:
+        c.execute("create table s (id int)")
+        c.execute("insert into s select generate_series(1, 1000)")
+
+    def settled():
+        st = status_json(lc)
+        dbs = [k["db"] for k in st["keepers"] if k["db"]]
+        return st if (len(dbs) == 3 and all(d["healthy"] for d in dbs)
+                      and any(d["synchronous"] for d in dbs)
+                      and all(p["acknowledged"] for p in st["proxies"])) else None
+    st = wait_for(settled, 30, "status showing 3 healthy DBs, a synchronous standby and acknowledging proxies")
+    master_uid, _ = lc.master_db()
+    master_keeper = lc.master_keeper().uid
+    roles = {k["uid"]: k["db"]["role"] for k in st["keepers"]}
+    assert roles[master_keeper] == "master" and sorted(roles.values()) == ["master", "standby", "standby"]
+    assert st["cluster"]["masterXLogPos"] is not None
+    for k in st["keepers"]:
+        db = k["db"]
+        assert k["reporting"] and k["inClusterData"]
+        assert db["timelineID"] >= 1 and isinstance(db["lagBytes"], int)
+        assert db["listenAddress"] == f"127.0.0.1:{lc.keeper(k['uid']).pg_port}"
+        if db["role"] == "master":
+            assert db["lagBytes"] == 0 and db["synchronous"] is False and db["follows"] is None
+        else:
+            assert db["follows"] == master_uid
+    assert [s["uid"] for s in st["sentinels"] if s["leader"]] == [st["cluster"]["leaderSentinel"]]
+    assert [p["generation"] for p in st["proxies"]] == [st["cluster"]["proxyGeneration"]]
+    tree = st["replication"]
+    assert tree["db"] == master_uid and tree["keeper"] == master_keeper
+    assert sorted(f["keeper"] for f in tree["followers"]) == sorted(set(roles) - {master_keeper})
+
+    text = lc.ctl("status").stdout
+    assert "(leader)" in text and "Replication:" in text
+    assert f"{master_uid} (keeper {master_keeper}) master" in text
+    assert text.count("standby, ") == 2 and ", sync" in text
+
+    # --watch without a terminal: plain repeated output, no escape codes, stops after --watch-count
+    r = lc.ctl("status", "--watch", "--watch-count", "3", timeout=30)
+    assert r.stdout.count("Every 1s: bulwarkctl status") == 3
+    assert r.stdout.count("Replication:") == 3 and "\033" not in r.stdout and "\x1b" not in r.stdout
+    assert lc.ctl("status", "--watch-count", "-1", check=False).returncode == 2

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from etcd_fixture import BUILD, free_ports
+from keeper_fixture import wait_for
 from pg_server import PgTrio
 
 PROXY = os.path.join(BUILD, "bin", "bulwark-proxy")
@@ -104,20 +105,6 @@ def server_port(conn):
     return conn.execute("select inet_server_port()").fetchone()[0]
 
 
-def wait_for(pred, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - retried until the deadline
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
-
-
 def wait_closed(conn, timeout=5.0):
     """Seconds until conn is found closed by the proxy; fails after timeout."""
     t0 = time.monotonic()
@@ -142,18 +129,18 @@ def proxy_report(etcd, uid=PROXY_UID):
 def test_rw_port_reaches_master_and_report_acknowledges_generation(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0, generation=3)
     p = proxy_factory()
-    with wait_for(lambda: p.connect(), what="the proxy to route") as conn:
+    with wait_for(lambda: p.connect(), timeout=10, what="the proxy to route") as conn:
         assert conn.execute("select pg_is_in_recovery()").fetchone()[0] is False
         assert server_port(conn) == trio.primary.port
     rep = wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == 3 and proxy_report(etcd),
-                   what="the proxy report")
+                   timeout=10, what="the proxy report")
     assert rep["uid"] == PROXY_UID and rep["proxyTimeout"] == "3s"
 
 
 def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0, generation=1)
     p = proxy_factory()
-    conn = wait_for(lambda: p.connect(), what="the proxy to route")
+    conn = wait_for(lambda: p.connect(), timeout=10, what="the proxy to route")
     assert server_port(conn) == trio.primary.port
 
     # "no master" first, as the sentinel publishes it: the open connection is closed at once
@@ -164,10 +151,10 @@ def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, pro
         p.connect(timeout=2)                      # no master: refused at once
 
     write_cd(etcd, trio, master=1, generation=3)
-    conn2 = wait_for(lambda: p.connect(), what="routing to the new master")
+    conn2 = wait_for(lambda: p.connect(), timeout=10, what="routing to the new master")
     assert server_port(conn2) == trio.standbys[0].port
     conn2.close()
-    wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == 3, what="generation 3 acknowledged")
+    wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == 3, timeout=10, what="generation 3 acknowledged")
 
 
 def test_proxy_not_enabled_routes_no_writes(etcd, trio, proxy_factory):
@@ -182,7 +169,7 @@ def test_proxy_not_enabled_routes_no_writes(etcd, trio, proxy_factory):
 def test_ro_connections_spread_over_standbys_and_never_reach_master(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0, ro=(1, 2))
     p = proxy_factory()
-    wait_for(lambda: p.connect(ro=True), what="the read-only port").close()
+    wait_for(lambda: p.connect(ro=True), timeout=10, what="the read-only port").close()
     conns = [p.connect(ro=True) for _ in range(10)]
     ports = [server_port(c) for c in conns]
     assert trio.primary.port not in ports
@@ -207,11 +194,11 @@ def test_ro_connections_spread_over_standbys_and_never_reach_master(etcd, trio, 
 def test_ro_falls_back_to_master_unless_disabled(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0, ro=())
     p = proxy_factory()
-    with wait_for(lambda: p.connect(ro=True), what="ro fallback") as c:
+    with wait_for(lambda: p.connect(ro=True), timeout=10, what="ro fallback") as c:
         assert server_port(c) == trio.primary.port
     q = proxy_factory(extra=("--ro-fallback", "none"), uid="proxy2")
     write_cd(etcd, trio, master=0, ro=(), enabled=(PROXY_UID, "proxy2"), generation=2)
-    wait_for(lambda: q.connect(), what="proxy2 rw").close()
+    wait_for(lambda: q.connect(), timeout=10, what="proxy2 rw").close()
     with pytest.raises(psycopg.OperationalError):
         q.connect(ro=True, timeout=2)
 
@@ -240,7 +227,7 @@ def test_hold_timeout_forwards_when_master_appears(etcd, trio, proxy_factory):
 def test_store_outage_shorter_than_timeout_keeps_connections_longer_fences(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0)
     p = proxy_factory()
-    conn = wait_for(lambda: p.connect(), what="routing")
+    conn = wait_for(lambda: p.connect(), timeout=10, what="routing")
     member = etcd.members[0]
 
     os.kill(member.pid, signal.SIGSTOP)
@@ -271,7 +258,7 @@ def test_store_outage_shorter_than_timeout_keeps_connections_longer_fences(etcd,
 def test_garbage_and_abrupt_disconnects_do_not_disturb_others(etcd, trio, proxy_factory):
     write_cd(etcd, trio, master=0)
     p = proxy_factory()
-    good = wait_for(lambda: p.connect(), what="routing")
+    good = wait_for(lambda: p.connect(), timeout=10, what="routing")
     for i in range(50):
         s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
         if i % 2:
@@ -289,14 +276,14 @@ def test_thousand_idle_connections_plus_live_queries(etcd, trio, proxy_factory):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     write_cd(etcd, trio, master=0)
     p = proxy_factory()
-    wait_for(lambda: p.connect(), what="routing").close()
+    wait_for(lambda: p.connect(), timeout=10, what="routing").close()
     idle = []
     try:
         for _ in range(1000):
             idle.append(socket.create_connection(("127.0.0.1", p.port), timeout=10))
         metrics = wait_for(lambda: (lambda m: 'bulwark_proxy_connections{port="rw"} 1000' in m and m)(
             subprocess.run(["curl", "-s", f"http://127.0.0.1:{p.http_port}/metrics"], capture_output=True,
-                           text=True).stdout), what="1000 connections in the metrics")
+                           text=True).stdout), timeout=10, what="1000 connections in the metrics")
         assert "bulwark_proxy_accepted_total" in metrics
         for _ in range(20):
             with p.connect() as c:

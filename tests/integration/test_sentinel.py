@@ -9,25 +9,10 @@ import threading
 import time
 
 import psycopg
-import pytest
 
 from keeper_fixture import wait_for
-from local_cluster import LocalCluster
 
 FAST = {"initMode": "new", "sleepInterval": "1s", "failInterval": "3s"}
-
-
-@pytest.fixture
-def cluster_factory(etcd):
-    made = []
-
-    def make(**kw):
-        lc = LocalCluster(etcd, **kw)
-        made.append(lc)
-        return lc.start()
-    yield make
-    for lc in made:
-        lc.cleanup()
 
 
 def new_master_after(lc, old_master_db, timeout=30):
