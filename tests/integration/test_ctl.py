@@ -8,9 +8,10 @@ import os
 import subprocess
 import time
 
+import jsonschema
 import pytest
 
-from etcd_fixture import BUILD
+from etcd_fixture import BUILD, REPO
 
 CTL = os.path.join(BUILD, "bin", "bulwarkctl")
 STORE_TOOL = os.path.join(BUILD, "tools", "store_tool")
@@ -211,8 +212,16 @@ def test_status_shows_spec_and_reports(initialized):
     r = ctl(initialized, "status", "--json")
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)
+    with open(os.path.join(REPO, "docs", "status.schema.json")) as f:
+        jsonschema.validate(st, json.load(f), cls=jsonschema.Draft202012Validator)
     assert st["cluster"]["phase"] == "initializing"
     assert [k["uid"] for k in st["keepers"]] == ["keeper1"]
+    # not yet in the cluster data, so no role; no master, so no lag and no replication tree
+    assert st["keepers"][0]["inClusterData"] is False
+    assert st["keepers"][0]["db"]["role"] == "none" and st["keepers"][0]["db"]["lagBytes"] is None
+    assert st["keepers"][0]["db"]["xLogPos"] == "0/1E240" and st["keepers"][0]["db"]["listenAddress"] == "127.0.0.1:5432"
+    assert st["replication"] is None
+    assert st["proxies"][0]["generation"] == 1
     assert st["keepers"][0]["report"]["postgresState"]["healthy"] is True
     assert [s["uid"] for s in st["sentinels"]] == ["s1"]
     assert [p["uid"] for p in st["proxies"]] == ["p1"]
