@@ -1,0 +1,720 @@
+#!/usr/bin/python3
+"""bulwark chaos harness: a whole cluster, one network namespace per host, under a write workload, with faults at
+random (seeded) and a checker at the end. See docs/chaos.md.
+
+  scripts/chaos --duration 10m --seed 7 [--sync|--async] [--sentinels 3] [--proxies 2] [--keep-logs DIR]
+
+Every namespace is named <run id>-<host>, every process is held by PID, and everything is torn down at the end,
+also on an error, SIGTERM or Ctrl-C. Exit code: 0 PASS, 1 FAIL, 2 the harness itself could not run.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = REPO / "build" / "bin"
+AGENT = str(Path(__file__).resolve().parent / "agent.py")
+PY = "/usr/bin/python3"
+ETCD = shutil.which("etcd") or "/usr/bin/etcd"
+CLUSTER = "chaos"
+SU_PASSWORD = "chaos-su-pw"
+REPL_PASSWORD = "chaos-repl-pw"
+PROXY_TIMEOUT = 3.0
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(*argv, check=True, timeout=30, capture=True):
+    r = subprocess.run(argv, capture_output=capture, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {r.stderr.strip()}")
+    return r
+
+
+def parse_duration(s):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)?", s)
+    if not m:
+        raise argparse.ArgumentTypeError(f"bad duration {s!r} (e.g. 120s, 10m)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
+
+
+class Host:
+    """One network namespace with one component (and, for a keeper, its PostgreSQL)."""
+
+    def __init__(self, h, name, kind, ip):
+        self.h, self.name, self.kind, self.ip = h, name, kind, ip
+        self.ns = f"{h.rid}-{name}"
+        self.proc = None
+        self.argv = None
+        self.partitioned = False
+        self.paused = []
+        self.log_path = h.ws / f"{name}.log"
+
+    def exec_argv(self, argv):
+        return ["ip", "netns", "exec", self.ns, *argv]
+
+    def start(self):
+        with open(self.log_path, "a") as f:
+            f.write(f"==== start {time.strftime('%H:%M:%S')}\n")
+            f.flush()
+            # ip netns exec execs, and so does setpriv: the PID we hold is the daemon's own
+            self.proc = subprocess.Popen(self.exec_argv(self.argv), stdin=subprocess.DEVNULL, stdout=f,
+                                         stderr=subprocess.STDOUT, cwd="/")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def ns_pids(self):
+        r = run("ip", "netns", "pids", self.ns, check=False)
+        return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+
+    def signal_all(self, sig):
+        for pid in self.ns_pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def postmaster_pid(self):
+        try:
+            with open(self.h.ws / self.name / "postgres" / "postmaster.pid") as f:
+                pid = int(f.readline())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        """SIGCONT, SIGTERM (a keeper stops its PostgreSQL), then SIGKILL of whatever is left in the namespace."""
+        self.signal_all(signal.SIGCONT)
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        deadline = time.monotonic() + 5
+        while self.ns_pids() and time.monotonic() < deadline:
+            if self.kind == "keeper" and self.postmaster_pid():
+                os.kill(self.postmaster_pid(), signal.SIGQUIT)
+            time.sleep(0.2)
+        self.signal_all(signal.SIGKILL)
+
+    # ---- partitions: one nft table in the host's own namespace ----
+    def partition(self, only=None):
+        t = f"chaos{self.h.rid}"
+        cmds = [f"add table inet {t}",
+                f"add chain inet {t} input {{ type filter hook input priority 0; policy accept; }}",
+                f"add chain inet {t} output {{ type filter hook output priority 0; policy accept; }}"]
+        if only:
+            s = ", ".join(only)
+            cmds += [f"add rule inet {t} input ip saddr {{ {s} }} drop",
+                     f"add rule inet {t} output ip daddr {{ {s} }} drop"]
+        else:
+            cmds += [f"add rule inet {t} input iifname != \"lo\" drop",
+                     f"add rule inet {t} output oifname != \"lo\" drop"]
+        for c in cmds:
+            run("ip", "netns", "exec", self.ns, "nft", c)
+        self.partitioned = True
+
+    def heal(self):
+        if self.partitioned:
+            run("ip", "netns", "exec", self.ns, "nft", "delete", "table", "inet", f"chaos{self.h.rid}", check=False)
+            self.partitioned = False
+
+
+class Harness:
+    def __init__(self, a):
+        self.a = a
+        self.rid = "bk" + secrets.token_hex(2)
+        self.rng = random.Random(a.seed)
+        self.ws = Path(tempfile.mkdtemp(prefix=f"chaos-{self.rid}-", dir="/tmp"))
+        os.chmod(self.ws, 0o755)
+        self.subnet = f"10.{self.rng.randint(64, 250)}.{self.rng.randint(0, 250)}"
+        self.hosts = []
+        self.namespaces = []
+        self.workload = None
+        self.faults = []           # (kind, target, t_start, t_end)
+        self.restarts = 0
+        self.torn_down = False
+
+    # ---------------- setup ----------------
+    def add_host(self, name, kind):
+        h = Host(self, name, kind, f"{self.subnet}.{len(self.hosts) + 1}")
+        self.hosts.append(h)
+        return h
+
+    def hosts_of(self, kind):
+        return [h for h in self.hosts if h.kind == kind]
+
+    def make_network(self):
+        sw = f"{self.rid}-sw"
+        run("ip", "netns", "add", sw)
+        self.namespaces.append(sw)
+        run("ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", sw, "link", "set", "br0", "up")
+        for i, h in enumerate(self.hosts):
+            run("ip", "netns", "add", h.ns)
+            self.namespaces.append(h.ns)
+            veth = f"{self.rid}v{i}"
+            run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
+            run("ip", "link", "set", veth, "netns", sw)
+            run("ip", "-n", sw, "link", "set", veth, "master", "br0")
+            run("ip", "-n", sw, "link", "set", veth, "up")
+            run("ip", "-n", h.ns, "addr", "add", f"{h.ip}/24", "dev", "eth0")
+            run("ip", "-n", h.ns, "link", "set", "eth0", "up")
+            run("ip", "-n", h.ns, "link", "set", "lo", "up")
+
+    def setup(self):
+        a = self.a
+        for i in range(3):
+            self.add_host(f"e{i + 1}", "etcd")
+        for i in range(3):
+            self.add_host(f"k{i + 1}", "keeper")
+        for i in range(a.sentinels):
+            self.add_host(f"s{i + 1}", "sentinel")
+        for i in range(a.proxies):
+            self.add_host(f"p{i + 1}", "proxy")
+        self.client = self.add_host("c", "client")
+        self.make_network()
+        log(f"run {self.rid}: {len(self.hosts)} namespaces on {self.subnet}.0/24, workspace {self.ws}")
+
+        self.su_pw, self.repl_pw = self.ws / "su.pw", self.ws / "repl.pw"
+        for path, pw in ((self.su_pw, SU_PASSWORD), (self.repl_pw, REPL_PASSWORD)):
+            path.write_text(pw + "\n")
+            os.chmod(path, 0o644)   # read by the nobody-run workload; a private test password
+        spec = {"initMode": "new", "synchronousReplication": a.mode == "sync", "usePgrewind": True}
+        if a.mode == "sync":
+            spec.update(minSynchronousStandbys=1, maxSynchronousStandbys=1)
+        self.spec = spec
+        (self.ws / "spec.json").write_text(json.dumps(spec))
+        os.chmod(self.ws / "spec.json", 0o644)
+
+        etcds = self.hosts_of("etcd")
+        initial = ",".join(f"{h.name}=http://{h.ip}:2380" for h in etcds)
+        self.endpoints = ",".join(f"http://{h.ip}:2379" for h in etcds)
+        self.etcd_eps = ",".join(f"{h.ip}:2379" for h in etcds)
+        for h in etcds:
+            d = self.ws / h.name
+            d.mkdir(mode=0o700)
+            shutil.chown(d, "etcd", "etcd")
+            h.argv = ["setpriv", "--reuid=etcd", "--regid=etcd", "--init-groups", ETCD, "--name", h.name,
+                      "--data-dir", str(d), "--listen-client-urls", f"http://{h.ip}:2379,http://127.0.0.1:2379",
+                      "--advertise-client-urls", f"http://{h.ip}:2379", "--listen-peer-urls", f"http://{h.ip}:2380",
+                      "--initial-advertise-peer-urls", f"http://{h.ip}:2380", "--initial-cluster", initial,
+                      "--initial-cluster-state", "new", "--initial-cluster-token", self.rid,
+                      "--heartbeat-interval", "100", "--election-timeout", "1000",
+                      "--experimental-watch-progress-notify-interval", "1s"]
+        store = ["--store-endpoints", self.endpoints, "--cluster-name", CLUSTER]
+        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        for h in self.hosts_of("keeper"):
+            h.argv = [str(BIN / "bulwark-keeper"), "--uid", h.name, "--data-dir", str(self.ws / h.name),
+                      "--pg-listen-address", h.ip, "--pg-port", "5432", "--pg-su-username", "postgres",
+                      "--pg-su-password-file", str(self.su_pw), "--pg-repl-username", "repl",
+                      "--pg-repl-password-file", str(self.repl_pw), "--http-listen-address", f"{h.ip}:8008",
+                      "--os-user", "postgres", *store]
+        for h in self.hosts_of("sentinel"):
+            h.argv = [*nobody, str(BIN / "bulwark-sentinel"), "--uid", h.name, "--initial-cluster-spec",
+                      str(self.ws / "spec.json"), "--http-listen-address", f"{h.ip}:8009", *store]
+        for h in self.hosts_of("proxy"):
+            h.argv = [*nobody, str(BIN / "bulwark-proxy"), "--uid", h.name, "--listen-address", h.ip,
+                      "--port", "5432", "--ro-port", "5433", "--http-listen-address", f"{h.ip}:8010", *store]
+
+        for h in etcds:
+            h.start()
+        for kind in ("sentinel", "keeper", "proxy"):
+            for h in self.hosts_of(kind):
+                h.start()
+
+    # ---------------- the client namespace ----------------
+    def agent(self, *args, timeout=30):
+        argv = ["ip", "netns", "exec", self.client.ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
+                "--clear-groups", PY, AGENT, *args]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd="/")
+        if r.returncode != 0:
+            raise RuntimeError(f"agent {args[0]}: {r.stderr.strip()[-400:]}")
+        return r.stdout
+
+    def probe(self, setup=None, proxies=False):
+        args = ["probe", "--pgs", ",".join(h.ip for h in self.hosts_of("keeper")), "--etcd", self.etcd_eps,
+                "--cluster", CLUSTER, "--password-file", str(self.su_pw)]
+        if proxies:
+            args += ["--proxies", ",".join(f"{h.ip}:5432" for h in self.hosts_of("proxy"))]
+        if setup:
+            args += ["--setup", setup]
+        return json.loads(self.agent(*args))
+
+    def converged(self):
+        """Master writable, every DB healthy and converged, every standby streaming, every proxy on the master."""
+        try:
+            p = self.probe(proxies=True)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+            return False, str(e)[-200:]
+        cd = p["cd"]
+        if not cd or cd["cluster"]["status"].get("phase") != "normal":
+            return False, "no cluster data / phase not normal"
+        m = cd["cluster"]["status"].get("master")
+        if not m or m not in cd["dbs"] or cd["proxy"]["spec"].get("masterDbUid") != m:
+            return False, f"master {m!r}, proxy {cd['proxy']['spec'].get('masterDbUid')!r}"
+        if len(cd["dbs"]) < 3:
+            return False, f"{len(cd['dbs'])} dbs"
+        for uid, db in cd["dbs"].items():
+            if not db["status"].get("healthy") or db["status"].get("currentGeneration") != db["generation"]:
+                return False, f"db {uid} not healthy/converged"
+        mip = cd["dbs"][m]["status"].get("listenAddress")
+        for ip, st in p["pgs"].items():
+            if not st.get("up"):
+                return False, f"{ip} down"
+            if ip == mip and st["recovery"]:
+                return False, "master in recovery"
+            if ip != mip and (not st["recovery"] or st.get("wal") != "streaming"):
+                return False, f"{ip} not a streaming standby"
+        for px, v in p.get("proxies", {}).items():
+            if not isinstance(v, list) or v[0].split("/")[0] != mip or v[1]:
+                return False, f"proxy {px}: {v}"
+        return True, p
+
+    def wait_converged(self, timeout):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            ok, last = self.converged()
+            if ok:
+                return last
+            time.sleep(1)
+        raise TimeoutError(f"cluster not converged after {timeout:.0f}s: {last}")
+
+    def start_workload(self):
+        self.events = self.ws / "events.jsonl"
+        self.events.touch()
+        shutil.chown(self.events, "nobody", "nogroup")
+        ps = self.hosts_of("proxy")
+        argv = ["ip", "netns", "exec", self.client.ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
+                "--clear-groups", PY, AGENT, "workload", "--proxies", ",".join(f"{h.ip}:5432" for h in ps),
+                "--ro", ",".join(f"{h.ip}:5433" for h in ps), "--etcd", self.etcd_eps, "--cluster", CLUSTER,
+                "--clients", str(self.a.clients), "--readers", str(self.a.readers), "--password-file",
+                str(self.su_pw), "--out", str(self.events)]
+        with open(self.ws / "workload.log", "a") as f:
+            self.workload = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                             cwd="/")
+
+    def stop_workload(self):
+        if self.workload and self.workload.poll() is None:
+            self.workload.terminate()
+            try:
+                self.workload.wait(20)
+            except subprocess.TimeoutExpired:
+                self.workload.kill()
+                self.workload.wait(10)
+
+    # ---------------- faults ----------------
+    def leader_sentinel(self):
+        try:
+            v = self.probe().get("leader") or ""
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError):
+            return None
+        return next((h for h in self.hosts_of("sentinel") if h.name in v), None)
+
+    def pick(self, hosts):
+        return self.rng.choice(hosts)
+
+    def one_fault(self):
+        kinds = ["kill_keeper", "kill_pg", "kill_host", "kill_sentinel", "kill_proxy", "kill_etcd", "pause",
+                 "partition_all", "partition_etcd"]
+        weights = [2, 2, 3, 2, 1, 1, 2, 3, 2]
+        kind = self.rng.choices(kinds, weights)[0]
+        hold = self.rng.uniform(2, 8)
+        t0 = time.time()
+        if kind in ("kill_keeper", "kill_pg", "kill_host"):
+            h = self.pick(self.hosts_of("keeper"))
+            if kind == "kill_pg":
+                pid = h.postmaster_pid()
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+                target = h.name
+            elif kind == "kill_keeper":
+                h.kill()
+                target = h.name
+            else:
+                h.kill()
+                h.signal_all(signal.SIGKILL)
+                target = h.name
+            log(f"fault {kind} {target}, restart in {hold:.1f}s")
+            self.sleep(hold)
+            if not h.running():
+                h.start()
+                self.restarts += 1
+        elif kind in ("kill_sentinel", "kill_proxy", "kill_etcd"):
+            hs = self.hosts_of(kind.split("_")[1])
+            h = None
+            if kind == "kill_sentinel" and self.rng.random() < 0.7:
+                h = self.leader_sentinel()
+            h = h or self.pick(hs)
+            target = h.name
+            log(f"fault {kind} {target}, restart in {hold:.1f}s")
+            h.kill()
+            self.sleep(hold)
+            h.start()
+            self.restarts += 1
+        elif kind == "pause":
+            h = self.pick([x for x in self.hosts if x.kind != "client"])
+            target = h.name
+            hold = self.rng.uniform(1, 6)
+            log(f"fault pause (SIGSTOP every process of) {target} for {hold:.1f}s")
+            h.signal_all(signal.SIGSTOP)
+            self.sleep(hold)
+            h.signal_all(signal.SIGCONT)
+        else:
+            h = self.pick([x for x in self.hosts if x.kind not in ("client", "etcd")] if kind == "partition_etcd"
+                          else [x for x in self.hosts if x.kind != "client"])
+            target = h.name
+            log(f"fault {kind} {target} for {hold:.1f}s")
+            h.partition(only=[x.ip for x in self.hosts_of("etcd")] if kind == "partition_etcd" else None)
+            self.sleep(hold)
+            h.heal()
+        self.faults.append({"kind": kind, "target": target, "t0": t0, "t1": time.time()})
+
+    def sleep(self, s):
+        time.sleep(s)
+
+    def heal_all(self):
+        for h in self.hosts:
+            h.heal()
+            h.signal_all(signal.SIGCONT)
+            if h.kind != "client" and not h.running():
+                h.start()
+
+    # ---------------- teardown ----------------
+    def teardown(self):
+        if self.torn_down:
+            return
+        self.torn_down = True
+        try:
+            self.stop_workload()
+        except Exception as e:  # noqa: BLE001
+            log(f"teardown: workload: {e}")
+        order = {"proxy": 0, "sentinel": 1, "keeper": 2, "client": 3, "etcd": 4}
+        for h in sorted(self.hosts, key=lambda x: order[x.kind]):
+            try:
+                h.heal()
+                h.stop()
+            except Exception as e:  # noqa: BLE001
+                log(f"teardown: {h.name}: {e}")
+        for ns in reversed(self.namespaces):
+            run("ip", "netns", "del", ns, check=False)
+        if self.a.keep_logs:
+            dest = Path(self.a.keep_logs) / self.rid
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in self.ws.glob("*.log"):
+                shutil.copy(f, dest)
+            for f in ("events.jsonl", "report.json"):
+                if (self.ws / f).exists():
+                    shutil.copy(self.ws / f, dest)
+            log(f"logs kept in {dest}")
+        shutil.rmtree(self.ws, ignore_errors=True)
+
+    # ---------------- the run ----------------
+    def run(self):
+        a = self.a
+        self.setup()
+        log("waiting for the cluster to converge")
+        self.wait_converged(180)
+        for h in self.hosts_of("proxy"):
+            try:
+                self.probe(setup=f"{h.ip}:5432")
+                break
+            except RuntimeError as e:
+                log(f"setup through {h.name}: {e}")
+        else:
+            raise RuntimeError("could not create the workload's tables")
+        self.start_workload()
+        self.t_start = time.time()
+        log(f"workload started; faults for {a.duration:.0f}s")
+        time.sleep(3)
+        end = time.monotonic() + a.duration
+        while time.monotonic() < end:
+            self.one_fault()
+            if self.workload.poll() is not None:
+                raise RuntimeError("the workload exited early; see workload.log")
+            time.sleep(self.rng.uniform(1, 4))
+        log("healing everything; waiting for convergence")
+        self.heal_all()
+        t_heal = time.time()
+        final_probe = self.wait_converged(240)
+        self.converge_s = time.time() - t_heal
+        time.sleep(2)
+        self.stop_workload()
+        self.t_end = time.time()
+        # every standby reaches the master's LSN once writes stop
+        lsn_ok, lsn_detail = False, None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            p = self.probe()
+            m = [ip for ip, s in p["pgs"].items() if s.get("up") and not s["recovery"]]
+            if len(m) == 1:
+                mlsn = lsn_int(p["pgs"][m[0]]["lsn"])
+                lag = {ip: mlsn - lsn_int(s.get("replay") or "0/0") for ip, s in p["pgs"].items() if ip != m[0]}
+                lsn_detail = {"master": m[0], "lag_bytes": lag}
+                if all(v <= 0 for v in lag.values()):
+                    lsn_ok = True
+                    break
+            else:
+                lsn_detail = {"masters": m}
+            time.sleep(1)
+        master_ip = lsn_detail.get("master") if lsn_detail else None
+        if not master_ip:
+            cd = final_probe["cd"]
+            master_ip = cd["dbs"][cd["cluster"]["status"]["master"]]["status"]["listenAddress"]
+        final = json.loads(self.agent("final", "--host", master_ip, "--password-file", str(self.su_pw),
+                                      timeout=60))
+        return check(self, final, master_ip, lsn_ok, lsn_detail)
+
+
+def lsn_int(s):
+    hi, lo = s.split("/")
+    return (int(hi, 16) << 32) + int(lo, 16)
+
+
+def parse_history(hist):
+    """{timeline that ended: switch LSN} from the master's .history files."""
+    out = {}
+    for text in hist.values():
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit():
+                out[int(parts[0])] = lsn_int(parts[1])
+    return out
+
+
+def check(hn, final, master_ip, lsn_ok, lsn_detail):
+    sync = hn.a.mode == "sync"
+    events = [json.loads(line) for line in open(hn.events) if line.strip()]
+    acks = [e for e in events if e["k"] == "ack"]
+    ctrs = [e for e in events if e["k"] == "ctr"]
+    tries = {e["id"] for e in events if e["k"] == "try"}
+    errs = [e for e in events if e["k"] == "err"]
+    reads = [e for e in events if e["k"] == "reads"]
+    cds = [e for e in events if e["k"] == "cd"]
+    ip_of_keeper = {h.name: h.ip for h in hn.hosts_of("keeper")}
+    failures = []
+
+    # 1. acknowledged ids on the final master
+    on_master = set(final["ids"])
+    lost = [e for e in acks if e["id"] not in on_master]
+    unacked_present = len((tries - {e["id"] for e in acks}) & on_master)
+    hist = parse_history(final["history"])
+    max_lag = (cds[-1]["cd"]["maxStandbyLag"] if cds else 1048576)
+    unexplained = []
+    for e in lost:
+        sw = hist.get(e["tl"])
+        if sw is None or lsn_int(e["lsn"]) < sw or lsn_int(e["lsn"]) - sw > max_lag:
+            unexplained.append(e)
+    if sync and lost:
+        failures.append(f"{len(lost)} acknowledged writes lost (sync mode), e.g. {lost[:3]}")
+    if not sync and unexplained:
+        failures.append(f"{len(unexplained)} lost writes not explained by a failover within maxStandbyLag, "
+                        f"e.g. {unexplained[:3]}")
+
+    # counter: every acknowledged increment returned a distinct value (a duplicate = a lost update)
+    vals = [e["v"] for e in ctrs]
+    dups = len(vals) - len(set(vals))
+    if sync and dups:
+        failures.append(f"counter: {dups} acknowledged increments returned an already returned value")
+    if sync and vals and (final["counter"] or 0) < max(vals):
+        failures.append(f"counter: final {final['counter']} < acknowledged {max(vals)}")
+
+    # 2. no two servers accepted writes in overlapping windows: for X first written before Y, no write on X was
+    # sent after a write on Y was acknowledged.
+    windows = {}
+    for e in acks + ctrs:
+        w = windows.setdefault((e["srv"], e["tl"]), [e["t1"], e["t0"], e["t1"], 0])
+        w[0] = min(w[0], e["t1"])          # first ack
+        w[1] = max(w[1], e["t0"])          # last send
+        w[2] = max(w[2], e["t1"])          # last ack
+        w[3] += 1
+    order = sorted(windows.items(), key=lambda kv: kv[1][0])
+    overlaps = []
+    for i, (x, wx) in enumerate(order):
+        for y, wy in order[i + 1:]:
+            if wx[1] > wy[0]:
+                overlaps.append(f"{x} wrote (sent {wx[1] - hn.t_start:.2f}s) after {y} acknowledged "
+                                f"({wy[0] - hn.t_start:.2f}s)")
+    if overlaps:
+        failures.append("overlapping write windows: " + "; ".join(overlaps[:3]))
+
+    # 3. standbys converge
+    if not lsn_ok:
+        failures.append(f"standbys did not reach the master's LSN: {lsn_detail}")
+
+    # 4. I1: at most one master per cluster data version
+    multi = [c for c in cds if sum(1 for r in c["cd"]["roles"].values() if r == "master") > 1]
+    if multi:
+        failures.append(f"I1: {len(multi)} cluster data versions with two masters, e.g. rev {multi[0]['rev']}")
+
+    # 5. I2: each acknowledged write's server was the proxies' RW target in a cluster data version current at
+    # some time in [send - proxyTimeout, ack]
+    def addr(c, uid):
+        k = c["cd"]["keeper"].get(uid)
+        return ip_of_keeper.get(k) or c["cd"]["addr"].get(uid)
+
+    spans = []
+    for i, c in enumerate(cds):
+        t_next = cds[i + 1]["t"] if i + 1 < len(cds) else float("inf")
+        pm = c["cd"]["proxyMaster"]
+        spans.append((c["t"], t_next, addr(c, pm) if pm else None))
+    misrouted = []
+    for e in acks + ctrs:
+        lo, hi = e["t0"] - PROXY_TIMEOUT - 0.5, e["t1"]
+        if not any(s0 < hi and s1 > lo and ip == e["srv"] for s0, s1, ip in spans):
+            misrouted.append(e)
+    if cds and misrouted:
+        failures.append(f"I2: {len(misrouted)} writes acknowledged by a DB that was not the proxies' master, "
+                        f"e.g. {misrouted[:2]}")
+    if not cds:
+        failures.append("the watcher recorded no cluster data")
+
+    # failovers: master changes in the cluster data, timed by the writes around them
+    ack_times = sorted(e["t1"] for e in acks + ctrs)
+    failovers = []
+    prev = prev_ip = None
+    for c in cds:
+        m = c["cd"]["master"]
+        if prev and m and m != prev:
+            new_ip = addr(c, m)
+            old_ip = prev_ip
+            before = sorted(e["t1"] for e in acks + ctrs if e["srv"] == old_ip and e["t1"] <= c["t"])
+            after = [e["t1"] for e in acks + ctrs if e["srv"] == new_ip and e["t1"] >= c["t"]]
+            if before and after:
+                failovers.append({"from": prev, "to": m, "at": round(c["t"] - hn.t_start, 2),
+                                  "duration": round(min(after) - before[-1], 2)})
+            else:
+                failovers.append({"from": prev, "to": m, "at": round(c["t"] - hn.t_start, 2), "duration": None})
+        if m:
+            prev, prev_ip = m, addr(c, m)
+    gaps = [b - a for a, b in zip(ack_times, ack_times[1:]) if b - a > 1.0]
+    durs = [f["duration"] for f in failovers if f["duration"] is not None]
+    kinds = {}
+    for f in hn.faults:
+        kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+    report = {
+        "run": hn.rid, "seed": hn.a.seed, "mode": hn.a.mode, "duration_s": round(hn.a.duration),
+        "topology": {k: len(hn.hosts_of(k)) for k in ("etcd", "keeper", "sentinel", "proxy")},
+        "faults": kinds, "faults_total": len(hn.faults), "restarts": hn.restarts,
+        "writes_acknowledged": len(acks), "counter_increments_acknowledged": len(ctrs),
+        "writes_unknown_outcome_present": unacked_present, "client_errors": len(errs),
+        "writes_lost": len(lost), "lost_unexplained": len(unexplained),
+        "reads": {"ok": sum(r["ok"] for r in reads), "errors": sum(r["err"] for r in reads)},
+        "cluster_data_versions": len(cds), "failovers": len(failovers),
+        "failover_duration_s": ({"min": min(durs), "median": round(statistics.median(durs), 2), "max": max(durs)}
+                                if durs else None),
+        "failover_list": failovers,
+        "time_without_writable_master_s": round(sum(gaps), 2),
+        "longest_write_gap_s": round(max(gaps), 2) if gaps else 0,
+        "convergence_after_heal_s": round(hn.converge_s, 1),
+        "servers": {f"{k[0]}/tl{k[1]}": v[3] for k, v in order},
+        "result": "FAIL" if failures else "PASS", "reasons": failures,
+    }
+    (hn.ws / "report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def print_report(r):
+    print("\n==================== chaos report ====================")
+    print(f"run {r['run']}  seed {r['seed']}  mode {r['mode']}  duration {r['duration_s']}s  topology {r['topology']}")
+    print(f"faults injected: {r['faults_total']}  {r['faults']}  (restarts {r['restarts']})")
+    print(f"writes acknowledged: {r['writes_acknowledged']} ids + {r['counter_increments_acknowledged']} counter "
+          f"increments; client errors {r['client_errors']}; reads ok {r['reads']['ok']} / errors "
+          f"{r['reads']['errors']}")
+    print(f"writes lost: {r['writes_lost']} (unexplained: {r['lost_unexplained']}); unacknowledged writes found "
+          f"on the master: {r['writes_unknown_outcome_present']}")
+    print(f"failovers: {r['failovers']}  durations (s): {r['failover_duration_s']}")
+    for f in r["failover_list"]:
+        print(f"   at {f['at']:>7}s  {f['from']} -> {f['to']}  "
+              + (f"{f['duration']}s" if f["duration"] is not None else "(no write on the old master before it)"))
+    print(f"time without a writable master: {r['time_without_writable_master_s']}s "
+          f"(longest gap {r['longest_write_gap_s']}s); convergence after heal {r['convergence_after_heal_s']}s")
+    print(f"writes per server/timeline: {r['servers']}")
+    print(f"RESULT: {r['result']}" + ("" if not r["reasons"] else ""))
+    for reason in r["reasons"]:
+        print(f"   - {reason}")
+
+
+def main():
+    p = argparse.ArgumentParser(description="bulwark chaos harness (see docs/chaos.md)")
+    p.add_argument("--duration", type=parse_duration, default=parse_duration("10m"))
+    p.add_argument("--seed", type=int, default=None)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--sync", dest="mode", action="store_const", const="sync")
+    g.add_argument("--async", dest="mode", action="store_const", const="async")
+    p.add_argument("--sentinels", type=int, default=3)
+    p.add_argument("--proxies", type=int, default=2)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--readers", type=int, default=2)
+    p.add_argument("--keep-logs", default=None, help="copy the logs, events and report here at the end")
+    p.add_argument("--json", default=None, help="also write the report as JSON to this file")
+    a = p.parse_args()
+    a.mode = a.mode or "sync"
+    if a.seed is None:
+        a.seed = random.randrange(1 << 30)
+    if os.geteuid() != 0:
+        print("chaos: must run as root (network namespaces)", file=sys.stderr)
+        return 2
+    for b in ("bulwark-keeper", "bulwark-sentinel", "bulwark-proxy"):
+        if not (BIN / b).exists():
+            print(f"chaos: {BIN / b} missing: run make first", file=sys.stderr)
+            return 2
+    hn = Harness(a)
+
+    def on_signal(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+
+    signal.signal(signal.SIGINT, on_signal)     # also when started in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    rc = 2
+    try:
+        log(f"chaos: seed {a.seed}, {a.mode}, {a.duration:.0f}s")
+        r = hn.run()
+        print_report(r)
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=1))
+        rc = 0 if r["result"] == "PASS" else 1
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e}); tearing down")
+        rc = 130
+    except Exception as e:  # noqa: BLE001 - reported, then everything is torn down
+        log(f"chaos: harness error: {type(e).__name__}: {e}")
+        for h in hn.hosts:
+            if h.kind != "client" and h.log_path.exists():
+                tail = h.log_path.read_text(errors="replace").splitlines()[-8:]
+                print(f"--- {h.name} ---\n" + "\n".join(tail))
+        rc = 2
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        hn.teardown()
+        log("torn down")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
