@@ -193,7 +193,7 @@ main(int argc, char **argv)
 	p->ro_fallback = "master";
 	p->hold_timeout_ms = 0;
 	p->backend_connect_timeout_ms = 3000;
-	p->max_connections = 10000;
+	p->max_connections = 8192;
 	p->stop_listening = true;
 	p->http_listen_address = "";
 
