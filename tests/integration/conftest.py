@@ -18,15 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from etcd_fixture import BUILD, REPO, start_cluster  # noqa: E402,F401 - re-exported for the tests
 
 
-@pytest.fixture
-def etcd(request):
-    cluster = start_cluster(1)
+def _etcd_cluster(request, size):
+    cluster = start_cluster(size)
     try:
         yield cluster
     finally:
         if getattr(request.node, "rep_call_failed", False):
             sys.stderr.write(cluster.logs())
         cluster.cleanup()
+
+
+@pytest.fixture
+def etcd(request):
+    yield from _etcd_cluster(request, 1)
 
 
 @pytest.fixture
@@ -45,13 +49,7 @@ def cluster_factory(etcd):
 
 @pytest.fixture
 def etcd3(request):
-    cluster = start_cluster(3)
-    try:
-        yield cluster
-    finally:
-        if getattr(request.node, "rep_call_failed", False):
-            sys.stderr.write(cluster.logs())
-        cluster.cleanup()
+    yield from _etcd_cluster(request, 3)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

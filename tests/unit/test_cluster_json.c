@@ -16,21 +16,12 @@
 
 #include "cluster.h"
 #include "cluster_json.h"
+#include "lib/test_json.h"
 #include "json_merge_patch.h"
 
 #define GOLDEN "tests/unit/data/clusterdata_full.json"
 #define T0 1700000000123LL		/* 2023-11-14T22:13:20.123Z */
 
-static json_t *
-parse(const char *text)
-{
-	json_error_t err;
-	json_t	   *v = json_loads(text, 0, &err);
-
-	if (v == NULL)
-		fail_msg("bad test JSON %s: %s", text, err.text);
-	return v;
-}
 
 static char *
 read_file(const char *path)
@@ -87,7 +78,7 @@ fill_db_status(DbStatus *st, const char *addr, uint64_t xlog, bool healthy)
 static void
 build_full(ClusterData *cd)
 {
-	json_t	   *spec = parse("{\"initMode\":\"new\",\"synchronousReplication\":true,\"failInterval\":\"4s\","
+	json_t	   *spec = test_json_parse("{\"initMode\":\"new\",\"synchronousReplication\":true,\"failInterval\":\"4s\","
 							 "\"pgParameters\":{\"work_mem\":\"8MB\"},\"pgHBA\":[\"host all all 10.0.0.0/8 md5\"],"
 							 "\"newConfig\":{\"locale\":\"C.UTF-8\",\"dataChecksums\":true}}");
 	const char *const uids[] = {"k2", "k0", "k1"};
@@ -393,7 +384,7 @@ test_decode_normalizes_to_canonical_form(void **state)
 	if (!cluster_data_decode(text, sizeof(text) - 1, &cd, err, sizeof(err)))
 		fail_msg("decode: %s", err);
 	canonical = cluster_data_encode(&cd, false);
-	doc = parse(canonical);
+	doc = test_json_parse(canonical);
 	/* dbs in uid order, times in UTC milliseconds, durations and LSNs in one form; the sparse spec as written */
 	assert_non_null(strstr(canonical, "\"dbs\":{\"a\":{\"changeTime\":\"2023-11-14T22:13:20.123Z\""));
 	assert_non_null(strstr(canonical, "\"requestTimeout\":\"2s\""));
@@ -515,7 +506,7 @@ static const RejectCase reject_cases[] = {
 static void
 test_rejections_name_the_field(void **state)
 {
-	json_t	   *base = parse(base_doc);
+	json_t	   *base = test_json_parse(base_doc);
 	ClusterData cd;
 	char		err[512] = "";
 
@@ -528,7 +519,7 @@ test_rejections_name_the_field(void **state)
 	for (size_t i = 0; i < sizeof(reject_cases) / sizeof(reject_cases[0]); i++)
 	{
 		const RejectCase *c = &reject_cases[i];
-		json_t	   *patch = parse(c->patch);
+		json_t	   *patch = test_json_parse(c->patch);
 		json_t	   *doc = json_merge_patch(base, patch);
 		char	   *text = json_dumps(doc, 0);
 
@@ -775,7 +766,7 @@ test_copy_is_deep_and_independent(void **state)
 	char	   *before;
 	char	   *after;
 	char	   *copied;
-	json_t	   *patch = parse("{\"maxStandbys\":5}");
+	json_t	   *patch = test_json_parse("{\"maxStandbys\":5}");
 	char		err[512];
 	Db		   *db;
 

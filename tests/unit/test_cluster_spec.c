@@ -14,25 +14,16 @@
 
 #include "cluster.h"
 #include "cluster_json.h"
+#include "lib/test_json.h"
 #include "json_merge_patch.h"
 
-static json_t *
-parse(const char *text)
-{
-	json_error_t err;
-	json_t	   *v = json_loads(text, 0, &err);
-
-	if (v == NULL)
-		fail_msg("bad test JSON %s: %s", text, err.text);
-	return v;
-}
 
 /* base + patch (RFC 7386), as a new sparse spec. */
 static json_t *
 spec_with(const char *base, const char *patch)
 {
-	json_t	   *b = parse(base);
-	json_t	   *p = parse(patch);
+	json_t	   *b = test_json_parse(base);
+	json_t	   *p = test_json_parse(patch);
 	json_t	   *s = json_merge_patch(b, p);
 
 	json_decref(b);
@@ -50,7 +41,7 @@ static void
 test_defaults_are_for_seconds(void **state)
 {
 	ClusterSpec s;
-	json_t	   *sparse = parse(BASE);
+	json_t	   *sparse = test_json_parse(BASE);
 	char		err[512] = "";
 
 	(void) state;
@@ -332,7 +323,7 @@ test_validator_on_structs(void **state)
 static void
 test_sparse_spec_stays_sparse(void **state)
 {
-	json_t	   *sparse = parse("{\"initMode\":\"new\",\"failInterval\":\"4000ms\",\"pgHBA\":null,"
+	json_t	   *sparse = test_json_parse("{\"initMode\":\"new\",\"failInterval\":\"4000ms\",\"pgHBA\":null,"
 							   "\"newConfig\":{\"locale\":\"C\",\"encoding\":null}}");
 	ClusterData cd;
 	ClusterData back;
@@ -340,14 +331,14 @@ test_sparse_spec_stays_sparse(void **state)
 	char	   *text;
 	json_t	   *doc;
 	json_t	   *stored;
-	json_t	   *want = parse("{\"initMode\":\"new\",\"failInterval\":\"4000ms\",\"newConfig\":{\"locale\":\"C\"}}");
+	json_t	   *want = test_json_parse("{\"initMode\":\"new\",\"failInterval\":\"4000ms\",\"newConfig\":{\"locale\":\"C\"}}");
 
 	(void) state;
 	assert_true(cluster_data_new_for_init(sparse, &cd, err, sizeof(err)));
 	assert_int_equal(cd.cluster.spec.fail_interval_ms, 4000);
 	text = cluster_data_encode(&cd, false);
 	assert_non_null(text);
-	doc = parse(text);
+	doc = test_json_parse(text);
 	stored = json_object_get(json_object_get(doc, "cluster"), "spec");
 	/* only what the user set, nulls dropped, values as the user wrote them */
 	assert_true(json_equal(stored, want));
@@ -463,7 +454,7 @@ test_update_rules(void **state)
 	for (size_t i = 0; i < sizeof(update_cases) / sizeof(update_cases[0]); i++)
 	{
 		const UpdateCase *c = &update_cases[i];
-		json_t	   *old_json = parse(c->old_spec);
+		json_t	   *old_json = test_json_parse(c->old_spec);
 		ClusterSpec old_spec;
 		ClusterSpec new_spec;
 		char		err[512] = "";
@@ -503,11 +494,11 @@ test_update_needs_a_valid_new_spec(void **state)
 static void
 test_patch_spec_updates_sparse_and_effective_together(void **state)
 {
-	json_t	   *init = parse(BASE);
-	json_t	   *p1 = parse("{\"failInterval\":\"5s\",\"pgParameters\":{\"work_mem\":\"8MB\"}}");
-	json_t	   *p2 = parse("{\"failInterval\":null}");
-	json_t	   *bad = parse("{\"initMode\":\"existing\",\"existingConfig\":{\"keeperUID\":\"k1\"}}");
-	json_t	   *want = parse("{\"initMode\":\"new\",\"pgParameters\":{\"work_mem\":\"8MB\"}}");
+	json_t	   *init = test_json_parse(BASE);
+	json_t	   *p1 = test_json_parse("{\"failInterval\":\"5s\",\"pgParameters\":{\"work_mem\":\"8MB\"}}");
+	json_t	   *p2 = test_json_parse("{\"failInterval\":null}");
+	json_t	   *bad = test_json_parse("{\"initMode\":\"existing\",\"existingConfig\":{\"keeperUID\":\"k1\"}}");
+	json_t	   *want = test_json_parse("{\"initMode\":\"new\",\"pgParameters\":{\"work_mem\":\"8MB\"}}");
 	json_t	   *null_patch = json_null();
 	ClusterData cd;
 	char		err[512];
@@ -545,8 +536,8 @@ test_patch_spec_updates_sparse_and_effective_together(void **state)
 static void
 test_new_for_init_document(void **state)
 {
-	json_t	   *spec = parse(BASE);
-	json_t	   *invalid = parse("{\"initMode\":\"new\",\"maxStandbys\":0}");
+	json_t	   *spec = test_json_parse(BASE);
+	json_t	   *invalid = test_json_parse("{\"initMode\":\"new\",\"maxStandbys\":0}");
 	ClusterData a;
 	ClusterData b;
 	char		err[512];
