@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "keeper/keeper.h"
 #include "keeper/pgconf.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define CONF_MAX_BYTES (1024 * 1024)
 
@@ -441,6 +443,46 @@ keeper_run_standby(KeeperDaemon *k, const Db *db)
 	return keeper_finish_pass(k, db, false);
 }
 
+/*
+ * keeper_apply_sync_names: before a promotion in synchronous mode, reload the configuration (when it changed) and
+ * wait until the server shows the synchronous_standby_names just written. A standby ignores the setting, and
+ * reloading only after pg_ctl promote left a window in which the new master acknowledged commits that no
+ * synchronous standby had (DESIGN.md I4). False when it does not show within the ready timeout: no promotion.
+ */
+static bool
+keeper_apply_sync_names(KeeperDaemon *k, const Db *db, bool changed)
+{
+	PgConnParams p = keeper_local_params(k);
+	int64_t		deadline = timestamp_monotonic_ms() + keeper_ready_timeout_ms(k);
+	Buf			want;
+	bool		applied = false;
+
+	if (!db->spec.synchronous_replication)
+		return true;
+	if (changed && !pgctl_reload(&k->pgctl))
+		return false;
+	buf_init(&want, 64 * 1024);
+	if (!pgconf_render_sync_standby_names(&db->spec, &want))
+	{
+		buf_finish(&want);
+		return false;
+	}
+	while (!applied && timestamp_monotonic_ms() < deadline)
+	{
+		PGconn	   *conn = pgsql_connect(&p, true);	/* a new backend: it starts with the reloaded values */
+
+		applied = conn != NULL && pgsql_setting_is(conn, "synchronous_standby_names", buf_cstr(&want));
+		PQfinish(conn);
+		if (!applied)
+			usleep(20 * 1000);
+	}
+	if (!applied)
+		log_error("synchronous_standby_names \"%s\" not in effect after the reload: not promoting yet",
+				  buf_cstr(&want));
+	buf_finish(&want);
+	return applied;
+}
+
 static bool
 keeper_promote(KeeperDaemon *k, const Db *db)
 {
@@ -451,9 +493,11 @@ keeper_promote(KeeperDaemon *k, const Db *db)
 	if (!pgctl_is_running(&k->pgctl))
 	{
 		/* stopped: start it directly as a primary (recovery ends at startup) */
-		log_info("promoting stopped postgres by starting it without standby.signal");
+		log_info("promoting stopped postgres db=%s by starting it without standby.signal", db->uid);
 		return keeper_set_standby_signal(k, false) && keeper_start(k);
 	}
+	if (!keeper_apply_sync_names(k, db, chg.any))
+		return false;
 	log_info("promoting postgres db=%s", db->uid);
 	if (!pgctl_promote(&k->pgctl, keeper_ready_timeout_ms(k)))
 		return false;

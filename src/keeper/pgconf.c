@@ -116,6 +116,9 @@ pgconf_build_parameters(const DbSpec *spec, const PgConfContext *ctx, PgParamete
 		ok = ok && pg_parameters_set(out, "wal_log_hints", "on");
 	if (pg_parameters_get(out, "wal_keep_size") == NULL)
 		ok = ok && pg_parameters_set(out, "wal_keep_size", PGCONF_DEFAULT_WAL_KEEP_SIZE);
+	if (pg_parameters_get(out, "wal_receiver_status_interval") == NULL)
+		ok = ok && pg_parameters_set(out, "wal_receiver_status_interval",
+									 PGCONF_DEFAULT_WAL_RECEIVER_STATUS_INTERVAL);
 
 	buf_init(&ssn, 64 * 1024);
 	if (!ctx->standby)

@@ -32,11 +32,19 @@ typedef struct PgConfContext
 #define PGCONF_DEFAULT_WAL_KEEP_SIZE "128MB"
 
 /*
+ * The wal_receiver_status_interval the keeper sets when the spec sets none. A commit waiting for a synchronous
+ * standby is released by that standby's next reply; a standby that already has the WAL (it was asynchronous
+ * until synchronous_standby_names named it) replies only when new WAL comes or this interval passes. PostgreSQL's
+ * 10s default held commits for up to 10 s after the sentinel handed the synchronous role to a live standby.
+ */
+#define PGCONF_DEFAULT_WAL_RECEIVER_STATUS_INTERVAL "1s"
+
+/*
  * pgconf_build_parameters: *out (initialized by the caller, emptied first) = spec->pg_parameters, then the
  * managed parameters over them: listen_addresses, port, unix_socket_directories, wal_level (replica, or
  * logical when the spec asks), hot_standby, max_replication_slots, max_wal_senders
- * (2 * maxStandbys + 2 + additionalWalSenders), wal_log_hints (with usePgrewind), wal_keep_size (the spec's or
- * the default), synchronous_standby_names (masters only), recovery_target_timeline (latest) and, for a standby,
+ * (2 * maxStandbys + 2 + additionalWalSenders), wal_log_hints (with usePgrewind), wal_keep_size and
+ * wal_receiver_status_interval (the spec's or the default), synchronous_standby_names (masters only), recovery_target_timeline (latest) and, for a standby,
  * primary_conninfo and primary_slot_name. False when memory runs out.
  */
 bool pgconf_build_parameters(const DbSpec *spec, const PgConfContext *ctx, PgParameters *out)

@@ -128,6 +128,24 @@ pgsql_exec(PGconn *conn, const char *sql)
 }
 
 bool
+pgsql_setting_is(PGconn *conn, const char *name, const char *want)
+{
+	const char *params[1] = {name};
+	PGresult   *res = PQexecParams(conn, "SELECT current_setting($1)", 1, NULL, params, NULL, NULL, 0);
+	bool		same;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+	{
+		log_warn("query failed: %s; query: current_setting('%s')", PQresultErrorMessage(res), name);
+		PQclear(res);
+		return false;
+	}
+	same = strcmp(PQgetvalue(res, 0, 0), want) == 0;
+	PQclear(res);
+	return same;
+}
+
+bool
 pgsql_get_history(PGconn *conn, uint32_t timeline_id, TimelinesHistory *h)
 {
 	PGresult   *res;

@@ -57,6 +57,9 @@ bool pgsql_list_slots(PGconn *conn, const char *prefix, StringList *out) __attri
 bool pgsql_create_slot(PGconn *conn, const char *name) __attribute__((warn_unused_result));
 bool pgsql_drop_slot(PGconn *conn, const char *name) __attribute__((warn_unused_result));
 
+/* pgsql_setting_is: whether the server's current value of parameter name is exactly want (false on error). */
+bool pgsql_setting_is(PGconn *conn, const char *name, const char *want);
+
 /* pgsql_exec: runs a command that returns no rows (CHECKPOINT, ...). */
 bool pgsql_exec(PGconn *conn, const char *sql) __attribute__((warn_unused_result));
 

@@ -1028,6 +1028,57 @@ set_fake_standby(Plan *plan, Db *master)
 		list_append(plan, &master->spec.external_synchronous_standbys, PLANNER_FAKE_STANDBY_NAME);
 }
 
+/* Sorts dbs (pointers) by WAL position, most advanced first, then by uid. */
+static int
+compare_most_advanced(const void *a, const void *b)
+{
+	const Db   *x = *(const Db *const *) a;
+	const Db   *y = *(const Db *const *) b;
+
+	if (x->status.xlog_pos != y->status.xlog_pos)
+		return x->status.xlog_pos > y->status.xlog_pos ? -1 : 1;
+	return strcmp(x->uid, y->uid);
+}
+
+/*
+ * add_sync_candidates: in synchronous mode, the standbys a new master lists at once besides those carried over
+ * from the old master: good standbys on its timeline that may be synchronous, most advanced first, up to
+ * maxSynchronousStandbys. They follow the new master in the same output, so its commits wait for them from the
+ * promotion on rather than for the fake standby until a later round lists them. Listing only makes commits
+ * wait; they are not known in sync, so they are not electable until the new master reports them in sync (I4).
+ */
+static void
+add_sync_candidates(Plan *plan, Db *nm, const Db *old)
+{
+	size_t		max = (size_t) plan->cd->cluster.spec.max_synchronous_standbys;
+	Db		  **cand = calloc(plan->cd->db_count + 1, sizeof(*cand));
+	size_t		n = 0;
+
+	if (cand == NULL)
+	{
+		plan->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < plan->cd->db_count; i++)
+	{
+		Db		   *db = plan->cd->dbs[i];
+		const Keeper *k;
+
+		if (db == nm || db == old || !db_is_standby_type(db) ||
+			string_list_contains(&nm->spec.synchronous_standbys, db->uid))
+			continue;
+		k = cluster_data_find_keeper(plan->cd, db->spec.keeper_uid);
+		if (k == NULL || !k->status.can_be_synchronous_replica || db_state(plan, db) != DB_STATE_GOOD ||
+			db->status.timeline_id != nm->status.timeline_id)
+			continue;
+		cand[n++] = db;
+	}
+	qsort(cand, n, sizeof(*cand), compare_most_advanced);
+	for (size_t i = 0; i < n && nm->spec.synchronous_standbys.count < max; i++)
+		list_append(plan, &nm->spec.synchronous_standbys, cand[i]->uid);
+	free(cand);
+}
+
 /*
  * elect: makes new_uid the master in one output (DESIGN.md §6 step 2): the new master with the old one's
  * synchronous set carried over, every other standby re-pointed, the old master removed and the proxies told
@@ -1059,6 +1110,7 @@ elect(Plan *plan, const char *old_uid, const char *new_uid, const char *why)
 		for (size_t i = 0; i < old->status.synchronous_standbys.count; i++)
 			if (string_list_contains(&nm->spec.synchronous_standbys, old->status.synchronous_standbys.items[i]))
 				list_append(plan, &nm->status.synchronous_standbys, old->status.synchronous_standbys.items[i]);
+		add_sync_candidates(plan, nm, old);
 		string_list_sort(&nm->spec.synchronous_standbys);
 		string_list_sort(&nm->status.synchronous_standbys);
 		set_fake_standby(plan, nm);
@@ -1415,18 +1467,6 @@ observe_pause(Plan *plan)
 
 /* ---- step 3: steady state ---- */
 
-/* Sorts dbs (pointers) by WAL position, most advanced first, then by uid. */
-static int
-compare_most_advanced(const void *a, const void *b)
-{
-	const Db   *x = *(const Db *const *) a;
-	const Db   *y = *(const Db *const *) b;
-
-	if (x->status.xlog_pos != y->status.xlog_pos)
-		return x->status.xlog_pos > y->status.xlog_pos ? -1 : 1;
-	return strcmp(x->uid, y->uid);
-}
-
 static bool
 lists_same_set(const StringList *a, const StringList *b)
 {
@@ -1479,24 +1519,26 @@ manage_sync_standbys(Plan *plan, Db *master, Db **good, size_t good_count)
 
 	if (!lists_same_set(&master->status.synchronous_standbys, &master->spec.synchronous_standbys))
 	{
-		/* Waiting for the listed standbys; give up on those not yet in sync that are gone or not good. */
+		/*
+		 * Waiting for the listed standbys; give up on those not yet in sync that are gone or failed. One still
+		 * converging (re-pointed to a new master by the election that listed it) is waited for: it fails by
+		 * itself after convergenceTimeout.
+		 */
 		for (size_t i = 0; i < master->spec.synchronous_standbys.count; i++)
 		{
 			const char *s = master->spec.synchronous_standbys.items[i];
-			bool		is_good = false;
+			const Db   *db = cluster_data_find_db(plan->cd, s);
 
 			if (string_list_contains(&master->status.synchronous_standbys, s))
 				continue;
-			for (size_t g = 0; g < good_count; g++)
-				is_good = is_good || strcmp(good[g]->uid, s) == 0;
-			if (!is_good)
+			if (db == NULL || db_state(plan, db) == DB_STATE_FAILED)
 			{
 				char		dropped[UID_SIZE];
 
 				copy_uid(dropped, s);	/* s is freed by list_set */
 				list_set(plan, &master->spec.synchronous_standbys, &master->status.synchronous_standbys);
 				plan_event(plan, PLANNER_EVENT_SYNC_STANDBYS_CHANGED, master->uid, dropped,
-						   "synchronous standby %s dropped before reaching sync: it is gone or not good", dropped);
+						   "synchronous standby %s dropped before reaching sync: it is gone or failed", dropped);
 				break;
 			}
 		}

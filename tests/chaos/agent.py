@@ -115,7 +115,16 @@ def summarize_cd(cd):
             "addr": {u: d["status"].get("listenAddress", "") for u, d in dbs.items()},
             "keeper": {u: d["spec"].get("keeperUID", "") for u, d in dbs.items()},
             "maxStandbyLag": cd["cluster"]["spec"].get("maxStandbyLag", 1048576),
-            "sync": {u: d["spec"].get("synchronousStandbys", []) for u, d in dbs.items()}}
+            "sync": {u: d["spec"].get("synchronousStandbys", []) for u, d in dbs.items()},
+            "enabledProxies": cd["proxy"]["spec"].get("enabledProxies", []),
+            "boots": {u: k.get("status", {}).get("bootUUID", "") for u, k in cd.get("keepers", {}).items()}}
+
+
+def prefix_end(key):
+    """The etcd range end that covers every key starting with key."""
+    b = bytearray(key.encode())
+    b[-1] += 1
+    return base64.b64encode(bytes(b)).decode()
 
 
 def etcd_post(endpoint, path, body, timeout=3):
@@ -144,9 +153,24 @@ def read_cd(endpoints, cluster):
     return None, None
 
 
+def record(log, key, ev, rev, prefix):
+    """One watch event: a cluster data version ("cd"), or a proxy report written or gone ("px")."""
+    rel = key[len(prefix):]
+    kv = ev.get("kv", {})
+    if rel == "clusterdata" and ev.get("type") != "DELETE":
+        log.write(k="cd", t=time.time(), rev=rev, cd=summarize_cd(json.loads(base64.b64decode(kv["value"]))))
+    elif rel.startswith("proxies/"):
+        gen = None
+        if ev.get("type") != "DELETE":
+            gen = json.loads(base64.b64decode(kv["value"])).get("generation")
+        log.write(k="px", t=time.time(), rev=rev, uid=rel[len("proxies/"):], gen=gen)
+
+
 def watcher(endpoints, cluster, log):
-    """Records every version of the cluster data: a watch from the last revision seen, on any live member."""
+    """Records every version of the cluster data and every proxy report (written, or deleted when its lease
+    expired): a watch on the cluster's prefix from the last revision seen, on any live member."""
     key = f"/bulwark/{cluster}/clusterdata"
+    prefix = f"/bulwark/{cluster}/"
     last_rev = 0
     i = 0
     while not STOP.is_set():
@@ -155,7 +179,8 @@ def watcher(endpoints, cluster, log):
         try:
             host, port = ep.split(":")
             c = http.client.HTTPConnection(host, int(port), timeout=4)
-            body = {"create_request": {"key": b64(key), "start_revision": last_rev + 1 if last_rev else 0}}
+            body = {"create_request": {"key": b64(prefix), "range_end": prefix_end(prefix),
+                                       "start_revision": last_rev + 1 if last_rev else 0}}
             if not last_rev:
                 cd, rev = read_cd([ep], cluster)
                 if rev is None:
@@ -187,13 +212,10 @@ def watcher(endpoints, cluster, log):
                     res = obj.get("result", {})
                     for ev in res.get("events", []):
                         kv = ev.get("kv", {})
-                        if ev.get("type") == "DELETE":
-                            continue
                         rev = int(kv["mod_revision"])
-                        if rev <= last_rev:
+                        if rev < last_rev:
                             continue
-                        cd = json.loads(base64.b64decode(kv["value"]))
-                        log.write(k="cd", t=time.time(), rev=rev, cd=summarize_cd(cd))
+                        record(log, base64.b64decode(kv["key"]).decode(), ev, rev, prefix)
                         last_rev = rev
         except (OSError, ValueError, KeyError, http.client.HTTPException):
             time.sleep(0.2)

@@ -8,6 +8,7 @@ Every namespace is named <run id>-<host>, every process is held by PID, and ever
 also on an error, SIGTERM or Ctrl-C. Exit code: 0 PASS, 1 FAIL, 2 the harness itself could not run.
 """
 import argparse
+import datetime
 import json
 import os
 import random
@@ -25,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BIN = REPO / "build" / "bin"
 AGENT = str(Path(__file__).resolve().parent / "agent.py")
+DELAYPROXY = str(Path(__file__).resolve().parent / "delayproxy.py")
+DELAY_PORT = 7999
 PY = "/usr/bin/python3"
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 CLUSTER = "chaos"
@@ -62,14 +65,37 @@ class Host:
         self.partitioned = False
         self.paused = []
         self.log_path = h.ws / f"{name}.log"
+        # keepers and proxies send every outgoing TCP connection through a delay proxy (latency faults)
+        self.delayed = kind in ("keeper", "proxy")
+        self.delay_ctl = h.ws / f"delay-{name}"
+        self.delay_proc = None
 
     def exec_argv(self, argv):
         return ["ip", "netns", "exec", self.ns, *argv]
+
+    def setup_delay(self):
+        """The redirect of this host's outgoing TCP to its delay proxy (which marks its own connections)."""
+        self.delay_ctl.write_text("0\n")
+        t = f"chaosdelay{self.h.rid}"
+        for c in (f"add table ip {t}",
+                  f"add chain ip {t} out {{ type nat hook output priority -100; policy accept; }}",
+                  f"add rule ip {t} out meta mark 0x4b1 return",
+                  f"add rule ip {t} out ip daddr {self.h.subnet}.0/24 ip daddr != {self.ip} meta l4proto tcp "
+                  f"redirect to :{DELAY_PORT}"):
+            run("ip", "netns", "exec", self.ns, "nft", c)
+
+    def set_delay(self, ms):
+        self.delay_ctl.write_text(f"{ms:.0f}\n")
 
     def start(self):
         with open(self.log_path, "a") as f:
             f.write(f"==== start {time.strftime('%H:%M:%S')}\n")
             f.flush()
+            if self.delayed and (self.delay_proc is None or self.delay_proc.poll() is not None):
+                self.delay_proc = subprocess.Popen(
+                    self.exec_argv([PY, DELAYPROXY, "--port", str(DELAY_PORT), "--control", str(self.delay_ctl)]),
+                    stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, cwd="/")
+                time.sleep(0.3)    # listening before the daemon's first connection
             # ip netns exec execs, and so does setpriv: the PID we hold is the daemon's own
             self.proc = subprocess.Popen(self.exec_argv(self.argv), stdin=subprocess.DEVNULL, stdout=f,
                                          stderr=subprocess.STDOUT, cwd="/")
@@ -118,20 +144,25 @@ class Host:
                 os.kill(self.postmaster_pid(), signal.SIGQUIT)
             time.sleep(0.2)
         self.signal_all(signal.SIGKILL)
+        if self.delay_proc is not None:
+            self.delay_proc.wait(10)
 
     # ---- partitions: one nft table in the host's own namespace ----
-    def partition(self, only=None):
+    def partition(self, only=None, direction="both"):
+        """Drops this host's traffic with every other host (or only with the hosts in `only`); direction "in"
+        or "out" drops one way only (an asymmetric partition: it can send but not hear, or the reverse)."""
         t = f"chaos{self.h.rid}"
         cmds = [f"add table inet {t}",
                 f"add chain inet {t} input {{ type filter hook input priority 0; policy accept; }}",
                 f"add chain inet {t} output {{ type filter hook output priority 0; policy accept; }}"]
         if only:
             s = ", ".join(only)
-            cmds += [f"add rule inet {t} input ip saddr {{ {s} }} drop",
+            rules = [f"add rule inet {t} input ip saddr {{ {s} }} drop",
                      f"add rule inet {t} output ip daddr {{ {s} }} drop"]
         else:
-            cmds += [f"add rule inet {t} input iifname != \"lo\" drop",
+            rules = [f"add rule inet {t} input iifname != \"lo\" drop",
                      f"add rule inet {t} output oifname != \"lo\" drop"]
+        cmds += rules if direction == "both" else [rules[0] if direction == "in" else rules[1]]
         for c in cmds:
             run("ip", "netns", "exec", self.ns, "nft", c)
         self.partitioned = True
@@ -156,6 +187,10 @@ class Harness:
         self.faults = []           # (kind, target, t_start, t_end)
         self.restarts = 0
         self.torn_down = False
+        self.online_bad = []       # invariant violations seen during the run (check_protocol)
+        self.next_online_check = 0
+        self.online_pos = 0
+        self.online_cds, self.online_pxs = [], []
 
     # ---------------- setup ----------------
     def add_host(self, name, kind):
@@ -239,6 +274,9 @@ class Harness:
             h.argv = [*nobody, str(BIN / "bulwark-proxy"), "--uid", h.name, "--listen-address", h.ip,
                       "--port", "5432", "--ro-port", "5433", "--http-listen-address", f"{h.ip}:8010", *store]
 
+        for h in self.hosts:
+            if h.delayed:
+                h.setup_delay()
         for h in etcds:
             h.start()
         for kind in ("sentinel", "keeper", "proxy"):
@@ -337,61 +375,131 @@ class Harness:
     def pick(self, hosts):
         return self.rng.choice(hosts)
 
-    def one_fault(self):
-        kinds = ["kill_keeper", "kill_pg", "kill_host", "kill_sentinel", "kill_proxy", "kill_etcd", "pause",
-                 "partition_all", "partition_etcd"]
-        weights = [2, 2, 3, 2, 1, 1, 2, 3, 2]
-        kind = self.rng.choices(kinds, weights)[0]
+    KINDS = ["kill_keeper", "kill_pg", "kill_host", "kill_sentinel", "kill_proxy", "kill_etcd", "pause",
+             "partition_all", "partition_etcd", "partition_oneway", "partition_pair", "delay"]
+    WEIGHTS = [2, 2, 3, 2, 1, 1, 2, 3, 2, 2, 2, 2]
+
+    def begin_fault(self, busy):
+        """Injects one fault on a host not in busy. Returns (record, host, hold seconds, undo) or None."""
+        kind = self.rng.choices(self.KINDS, self.WEIGHTS)[0]
         hold = self.rng.uniform(2, 8)
-        t0 = time.time()
+        free = [x for x in self.hosts if x.kind != "client" and x not in busy]
+        keepers = [x for x in free if x.kind == "keeper"]
+        detail = ""
         if kind in ("kill_keeper", "kill_pg", "kill_host"):
-            h = self.pick(self.hosts_of("keeper"))
+            if not keepers:
+                return None
+            h = self.pick(keepers)
             if kind == "kill_pg":
                 pid = h.postmaster_pid()
                 if pid:
                     os.kill(pid, signal.SIGKILL)
-                target = h.name
             elif kind == "kill_keeper":
                 h.kill()
-                target = h.name
             else:
                 h.kill()
                 h.signal_all(signal.SIGKILL)
-                target = h.name
-            log(f"fault {kind} {target}, restart in {hold:.1f}s")
-            self.sleep(hold)
-            if not h.running():
-                h.start()
-                self.restarts += 1
+            detail = f"restart in {hold:.1f}s"
+            undo = self.restart_if_down(h)
         elif kind in ("kill_sentinel", "kill_proxy", "kill_etcd"):
-            hs = self.hosts_of(kind.split("_")[1])
+            hs = [x for x in free if x.kind == kind.split("_")[1]]
+            if not hs:
+                return None
             h = None
             if kind == "kill_sentinel" and self.rng.random() < 0.7:
                 h = self.leader_sentinel()
+                h = h if h in hs else None
             h = h or self.pick(hs)
-            target = h.name
-            log(f"fault {kind} {target}, restart in {hold:.1f}s")
             h.kill()
-            self.sleep(hold)
-            h.start()
-            self.restarts += 1
+            detail = f"restart in {hold:.1f}s"
+            undo = self.restart_if_down(h)
         elif kind == "pause":
-            h = self.pick([x for x in self.hosts if x.kind != "client"])
-            target = h.name
+            h = self.pick(free)
             hold = self.rng.uniform(1, 6)
-            log(f"fault pause (SIGSTOP every process of) {target} for {hold:.1f}s")
             h.signal_all(signal.SIGSTOP)
-            self.sleep(hold)
-            h.signal_all(signal.SIGCONT)
+            detail = "SIGSTOP of every process"
+
+            def undo(h=h):
+                h.signal_all(signal.SIGCONT)
+        elif kind == "delay":
+            hs = [x for x in free if x.delayed]
+            if not hs:
+                return None
+            h = self.pick(hs)
+            ms = self.rng.choice([self.rng.uniform(20, 200), self.rng.uniform(200, 1200)])
+            h.set_delay(ms)
+            detail = f"{ms:.0f} ms added to each direction of its outgoing connections"
+
+            def undo(h=h):
+                h.set_delay(0)
         else:
-            h = self.pick([x for x in self.hosts if x.kind not in ("client", "etcd")] if kind == "partition_etcd"
-                          else [x for x in self.hosts if x.kind != "client"])
-            target = h.name
-            log(f"fault {kind} {target} for {hold:.1f}s")
-            h.partition(only=[x.ip for x in self.hosts_of("etcd")] if kind == "partition_etcd" else None)
-            self.sleep(hold)
-            h.heal()
-        self.faults.append({"kind": kind, "target": target, "t0": t0, "t1": time.time()})
+            if kind == "partition_etcd":
+                cands = [x for x in free if x.kind != "etcd"]
+            elif kind == "partition_pair":
+                cands = [x for x in free if x.kind in ("keeper", "sentinel", "proxy")]
+            else:
+                cands = free
+            if not cands:
+                return None
+            h = self.pick(cands)
+            if kind == "partition_etcd":
+                h.partition(only=[x.ip for x in self.hosts_of("etcd")])
+                detail = "from the etcd members"
+            elif kind == "partition_pair":
+                # a partial partition: h and one peer cannot talk; everyone else still sees both
+                peers = [x for x in self.hosts if x.kind in ("keeper", "sentinel", "proxy", "etcd") and x is not h]
+                peer = self.pick(peers)
+                h.partition(only=[peer.ip])
+                detail = f"from {peer.name} only"
+            elif kind == "partition_oneway":
+                direction = self.rng.choice(["in", "out"])
+                h.partition(direction=direction)
+                detail = "drops everything it receives" if direction == "in" else "drops everything it sends"
+            else:
+                h.partition()
+                detail = "from every other host"
+
+            def undo(h=h):
+                h.heal()
+        log(f"fault {kind} {h.name} ({detail}) for {hold:.1f}s")
+        return {"kind": kind, "target": h.name, "detail": detail, "t0": time.time()}, h, hold, undo
+
+    def restart_if_down(self, h):
+        def undo():
+            if not h.running():
+                h.start()
+                self.restarts += 1
+        return undo
+
+    def inject_faults(self, duration):
+        """Faults one after another, and with probability --overlap a second one while the first holds."""
+        end = time.monotonic() + duration
+        active = []               # (t_end, record, host, undo)
+        next_start = time.monotonic()
+        while time.monotonic() < end or active:
+            now = time.monotonic()
+            for f in [f for f in active if f[0] <= now]:
+                active.remove(f)
+                f[3]()
+                f[1]["t1"] = time.time()
+                self.faults.append(f[1])
+            if now < end and now >= next_start and len(active) < 2:
+                got = self.begin_fault({f[2] for f in active})
+                if got:
+                    rec, h, hold, undo = got
+                    active.append((now + hold, rec, h, undo))
+                    if len(active) < 2 and self.rng.random() < self.a.overlap:
+                        next_start = now + self.rng.uniform(0.5, hold)
+                    else:
+                        next_start = float("inf")
+            if not active and next_start == float("inf"):
+                next_start = now + self.rng.uniform(1, 4)
+            if self.workload.poll() is not None:
+                raise RuntimeError("the workload exited early; see workload.log")
+            if now >= self.next_online_check:
+                self.next_online_check = now + 30
+                self.online_check()
+            time.sleep(0.1)
 
     def sleep(self, s):
         time.sleep(s)
@@ -399,9 +507,31 @@ class Harness:
     def heal_all(self):
         for h in self.hosts:
             h.heal()
+            if h.delayed:
+                h.set_delay(0)
             h.signal_all(signal.SIGCONT)
             if h.kind != "client" and not h.running():
                 h.start()
+
+    def online_check(self):
+        """check_protocol on what was recorded so far: a violation is logged the moment it is seen."""
+        try:
+            with open(self.events) as f:
+                f.seek(self.online_pos)
+                for line in f:
+                    if not line.endswith("\n"):
+                        break               # a line still being written: read it next time
+                    self.online_pos += len(line.encode())
+                    if '"k":"cd"' in line or '"k":"px"' in line:
+                        e = json.loads(line)
+                        (self.online_cds if e["k"] == "cd" else self.online_pxs).append(e)
+        except (OSError, ValueError):
+            return
+        _, bad = check_protocol(self.online_cds, self.online_pxs, keeper_logs(self))
+        for b in bad:
+            if b not in self.online_bad:
+                self.online_bad.append(b)
+                log(f"VIOLATION (online check): {b}")
 
     # ---------------- teardown ----------------
     def teardown(self):
@@ -450,12 +580,7 @@ class Harness:
         self.t_start = time.time()
         log(f"workload started; faults for {a.duration:.0f}s")
         time.sleep(3)
-        end = time.monotonic() + a.duration
-        while time.monotonic() < end:
-            self.one_fault()
-            if self.workload.poll() is not None:
-                raise RuntimeError("the workload exited early; see workload.log")
-            time.sleep(self.rng.uniform(1, 4))
+        self.inject_faults(a.duration)
         log("healing everything; waiting for convergence")
         self.heal_all()
         t_heal = time.time()
@@ -503,6 +628,93 @@ def parse_history(hist):
             if len(parts) >= 2 and parts[0].isdigit():
                 out[int(parts[0])] = lsn_int(parts[1])
     return out
+
+
+KEEPER_LOG = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z \w+\s+bulwark-keeper: (.*)$")
+PG_RUN = re.compile(r"^starting postgres$|^running \S+/(?:pg_ctl start|pg_ctl promote|initdb|pg_rewind|pg_basebackup) ")
+
+
+def keeper_logs(hn):
+    """{keeper: [(unix time, message)]} from the keepers' logs (the keepers log UTC with milliseconds)."""
+    out = {}
+    for h in hn.hosts_of("keeper"):
+        evs = []
+        try:
+            with open(h.log_path, errors="replace") as f:
+                for line in f:
+                    m = KEEPER_LOG.match(line)
+                    if m:
+                        t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
+                        evs.append((t.replace(tzinfo=datetime.timezone.utc).timestamp(), m.group(2)))
+        except OSError:
+            pass
+        out[h.name] = evs
+    return out
+
+
+def check_protocol(cds, pxs, klogs, proxy_timeout=PROXY_TIMEOUT, slack=2.0):
+    """The invariants that need no data: I1 on every cluster data version; I3 on every routing to a new master
+    (every proxy that was reporting had acknowledged "no master"); I5 on every promotion (the cluster data made
+    that DB master on that keeper first); I6 on every keeper start (no PostgreSQL run before the cluster data
+    showed the sentinel had seen the new boot), from the watcher's first version on. Returns ({invariant: cases checked}, [violations]).
+    Times: the harness's watcher receives a version a few ms after the keepers do; `slack` covers that."""
+    counts = {"I1": len(cds), "I3": 0, "I5": 0, "I6": 0}
+    bad = []
+    for c in cds:
+        if sum(1 for r in c["cd"]["roles"].values() if r == "master") > 1:
+            bad.append(f"I1: two masters in cluster data rev {c['rev']}")
+
+    # I3: replay cluster data versions and proxy reports in revision order
+    reports = {}              # proxy uid -> [(t, generation)] (generation None: key deleted, lease expired)
+    nomaster_gen = None
+    routed_to = None
+    for e in sorted(cds + pxs, key=lambda x: (x["rev"], 0 if x["k"] == "px" else 1)):
+        if e["k"] == "px":
+            reports.setdefault(e["uid"], []).append((e["t"], e["gen"]))
+            continue
+        cd = e["cd"]
+        pm = cd["proxyMaster"]
+        if not pm:
+            if nomaster_gen is None:
+                nomaster_gen = cd.get("proxyGen")
+            continue
+        if pm != routed_to and nomaster_gen is not None:
+            counts["I3"] += 1
+            for puid in cd.get("enabledProxies", []):
+                recent = [(t, g) for t, g in reports.get(puid, []) if e["t"] - proxy_timeout <= t <= e["t"]]
+                if recent and all(g is not None for _, g in recent) and \
+                        max(g for _, g in recent) < nomaster_gen:
+                    bad.append(f"I3: rev {e['rev']} routed to {pm} while proxy {puid} kept reporting generation "
+                               f"{max(g for _, g in recent)} < {nomaster_gen} (the \"no master\" generation)")
+        routed_to = pm
+        nomaster_gen = None
+
+    t_first = min((c["t"] for c in cds), default=float("inf"))
+    for k, evs in klogs.items():
+        boot = None
+        checked = True
+        for t, msg in evs:
+            m = re.search(r"keeper started uid=\S+ boot_uuid=(\S+)", msg)
+            if m:
+                boot, checked = m.group(1), False
+                continue
+            if t < t_first:         # before the watcher's first version: nothing to check against
+                checked = checked or bool(PG_RUN.search(msg))
+                continue
+            m = re.search(r"promoting (?:stopped )?postgres db=(\w+)", msg)
+            if m:
+                counts["I5"] += 1
+                db = m.group(1)
+                if not any(c["t"] <= t + slack and c["cd"]["roles"].get(db) == "master"
+                           and c["cd"]["keeper"].get(db) == k for c in cds):
+                    bad.append(f"I5: keeper {k} promoted db {db} at {t:.3f} with no cluster data making it master")
+            if boot and not checked and PG_RUN.search(msg):
+                checked = True
+                counts["I6"] += 1
+                if not any(c["t"] <= t + slack and c["cd"].get("boots", {}).get(k) == boot for c in cds):
+                    bad.append(f"I6: keeper {k} (boot {boot}) ran \"{msg[:60]}\" at {t:.3f} before the cluster "
+                               f"data showed that boot")
+    return counts, bad
 
 
 def check(hn, final, master_ip, lsn_ok, lsn_detail):
@@ -565,10 +777,11 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
     if not lsn_ok:
         failures.append(f"standbys did not reach the master's LSN: {lsn_detail}")
 
-    # 4. I1: at most one master per cluster data version
-    multi = [c for c in cds if sum(1 for r in c["cd"]["roles"].values() if r == "master") > 1]
-    if multi:
-        failures.append(f"I1: {len(multi)} cluster data versions with two masters, e.g. rev {multi[0]['rev']}")
+    # 4. I1, I3, I5, I6 from the cluster data versions, the proxy reports and the keepers' logs
+    pxs = [e for e in events if e["k"] == "px"]
+    inv_counts, inv_bad = check_protocol(cds, pxs, keeper_logs(hn))
+    if inv_bad:
+        failures.append(f"{len(inv_bad)} invariant violations: " + "; ".join(inv_bad[:3]))
 
     # 5. I2: each acknowledged write's server was the proxies' RW target in a cluster data version current at
     # some time in [send - proxyTimeout, ack]
@@ -630,6 +843,8 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
         "time_without_writable_master_s": round(sum(gaps), 2),
         "longest_write_gap_s": round(max(gaps), 2) if gaps else 0,
         "convergence_after_heal_s": round(hn.converge_s, 1),
+        "invariants_checked": {**inv_counts, "I2": len(acks) + len(ctrs)},
+        "online_violations": hn.online_bad,
         "servers": {f"{k[0]}/tl{k[1]}": v[3] for k, v in order},
         "result": "FAIL" if failures else "PASS", "reasons": failures,
     }
@@ -653,6 +868,10 @@ def print_report(r):
     print(f"time without a writable master: {r['time_without_writable_master_s']}s "
           f"(longest gap {r['longest_write_gap_s']}s); convergence after heal {r['convergence_after_heal_s']}s")
     print(f"writes per server/timeline: {r['servers']}")
+    ic = r["invariants_checked"]
+    print(f"invariants checked: I1 on {ic['I1']} cluster data versions, I2 on {ic['I2']} acknowledged writes, "
+          f"I3 on {ic['I3']} routings, I5 on {ic['I5']} promotions, I6 on {ic['I6']} keeper starts; "
+          f"violations seen online: {len(r['online_violations'])}")
     print(f"RESULT: {r['result']}" + ("" if not r["reasons"] else ""))
     for reason in r["reasons"]:
         print(f"   - {reason}")
@@ -669,6 +888,8 @@ def main():
     p.add_argument("--proxies", type=int, default=2)
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--readers", type=int, default=2)
+    p.add_argument("--overlap", type=float, default=0.3,
+                   help="probability that a second fault starts while one holds (default 0.3)")
     p.add_argument("--keep-logs", default=None, help="copy the logs, events and report here at the end")
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     a = p.parse_args()

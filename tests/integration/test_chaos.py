@@ -1,7 +1,7 @@
 """The short chaos run of scripts/test: the whole cluster in network namespaces (3 etcd members, 3 keepers,
 3 sentinels, 2 proxies) under a synchronous-mode write workload for about 2 minutes of seeded random faults, then
 the checker (tests/chaos/chaos.py, docs/chaos.md). It must report PASS: no acknowledged write lost, no
-overlapping write windows, standbys converged, I1 and I2 held.
+overlapping write windows, standbys converged, I1, I2, I3, I5 and I6 held.
 """
 import json
 import os
@@ -29,3 +29,61 @@ def test_short_sync_chaos_run_passes(tmp_path):
     assert rep["result"] == "PASS"
     assert rep["writes_lost"] == 0
     assert rep["faults_total"] > 0 and rep["writes_acknowledged"] > 0
+
+
+# ---- the checker itself must be able to fail: synthetic histories that break I1, I3, I5 and I6 ----
+
+def _chaos():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("chaos", CHAOS)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _cd(t, rev, master, proxy_master, gen, roles=None, boots=None, keeper=None):
+    return {"k": "cd", "t": t, "rev": rev,
+            "cd": {"master": master, "proxyMaster": proxy_master, "proxyGen": gen, "enabledProxies": ["p1", "p2"],
+                   "roles": roles or {master: "master"}, "keeper": keeper or {master: "k1"},
+                   "boots": boots or {}}}
+
+
+def _px(t, rev, uid, gen):
+    return {"k": "px", "t": t, "rev": rev, "uid": uid, "gen": gen}
+
+
+def test_checker_accepts_a_correct_handover_and_flags_each_protocol_violation():
+    chaos = _chaos()
+    # db a on k1 routed; "no master" (gen 5); both proxies acknowledge; b on k2 routed
+    good = [_cd(100.0, 10, "a", "a", 4), _cd(101.0, 12, "b", "", 5, roles={"b": "master"}, keeper={"b": "k2"}),
+            _cd(101.5, 15, "b", "b", 6, roles={"b": "master"}, keeper={"b": "k2"})]
+    pxs = [_px(100.5, 11, "p1", 4), _px(100.6, 11, "p2", 4), _px(101.1, 13, "p1", 5), _px(101.2, 14, "p2", 5)]
+    logs = {"k2": [(99.0, "keeper started uid=k2 boot_uuid=B2"),
+                   (101.05, "promoting postgres db=b")]}
+    good[0]["cd"]["boots"] = {"k2": "B2"}
+    counts, bad = chaos.check_protocol(good, pxs, logs)
+    assert bad == [] and counts["I3"] == 1 and counts["I5"] == 1
+
+    # I3: p2 kept reporting generation 4 and was still routed around
+    counts, bad = chaos.check_protocol(good, pxs[:3] + [_px(101.3, 14, "p2", 4)], logs)
+    assert any(b.startswith("I3:") and "p2" in b for b in bad), bad
+    # ... but a proxy whose report stopped (dead, expired) does not hold the routing
+    _, bad = chaos.check_protocol(good, pxs[:3] + [_px(101.3, 14, "p2", None)], logs)
+    assert bad == [], bad
+
+    # I1: two masters in one version
+    two = good + [_cd(102.0, 16, "b", "b", 6, roles={"a": "master", "b": "master"})]
+    _, bad = chaos.check_protocol(two, pxs, logs)
+    assert any(b.startswith("I1:") for b in bad), bad
+
+    # I5: k3 promotes db c, which no version made master
+    _, bad = chaos.check_protocol(good, pxs, {**logs, "k3": [(101.6, "promoting stopped postgres db=c by x")]})
+    assert any(b.startswith("I5:") and "db c" in b for b in bad), bad
+
+    # I6: a restarted k1 (boot N1) starts PostgreSQL while the cluster data only ever showed its old boot
+    restart = {"k1": [(102.0, "keeper started uid=k1 boot_uuid=N1"), (102.5, "starting postgres")]}
+    _, bad = chaos.check_protocol(good, pxs, restart)
+    assert any(b.startswith("I6:") and "N1" in b for b in bad), bad
+    seen = good + [_cd(102.2, 17, "b", "b", 6, roles={"b": "master"}, keeper={"b": "k2"}, boots={"k1": "N1"})]
+    _, bad = chaos.check_protocol(seen, pxs, restart)
+    assert bad == [], bad

@@ -157,6 +157,8 @@ test_managed_parameters_override_the_spec(void **state)
 	assert_string_equal(pg_parameters_get(&p, "unix_socket_directories"), "/run/bk");
 	assert_string_equal(pg_parameters_get(&p, "wal_log_hints"), "on");
 	assert_string_equal(pg_parameters_get(&p, "wal_keep_size"), PGCONF_DEFAULT_WAL_KEEP_SIZE);
+	assert_string_equal(pg_parameters_get(&p, "wal_receiver_status_interval"),
+						PGCONF_DEFAULT_WAL_RECEIVER_STATUS_INTERVAL);
 	assert_string_equal(pg_parameters_get(&p, "synchronous_standby_names"), "");
 	assert_null(pg_parameters_get(&p, "primary_conninfo"));
 	buf_init(&conf, 65536);

@@ -321,8 +321,11 @@ sim_keeper(World *w, size_t i)
 		{
 			const Db   *sdb = cluster_data_find_db(&w->cd, db->spec.synchronous_standbys.items[s]);
 
-			if (sdb != NULL && w->k[sdb->spec.keeper_uid[1] - '0'].life == LIFE_ALIVE &&
-				strcmp(w->k[sdb->spec.keeper_uid[1] - '0'].ps.uid, sdb->uid) == 0)
+			const SimKeeper *ssk = sdb != NULL ? &w->k[sdb->spec.keeper_uid[1] - '0'] : NULL;
+
+			/* in sync: alive, and converged to its DB's spec (a standby not yet re-pointed streams elsewhere) */
+			if (ssk != NULL && ssk->life == LIFE_ALIVE && strcmp(ssk->ps.uid, sdb->uid) == 0 &&
+				ssk->ps.generation == sdb->generation)
 				assert_true(string_list_append(&sk->ps.synchronous_standbys, sdb->uid));
 		}
 	}
@@ -733,6 +736,11 @@ static const PlannerCase cases[] = {
 		RUN(2000), SYNC("2")}},
 	{"sync_mode_new_master_blocks_with_the_fake_standby_until_one_syncs", SYNC_SPEC, 2, {
 		RUNNING, DO(OP_FREEZE, 0), RUN(4000), MASTER(1), {EXPECT_FAKE_STANDBY, 0, 1, NULL}}},
+	{"sync_mode_new_master_lists_the_other_live_standby_at_election", SYNC_SPEC, 3, {
+		RUNNING, CLEAR, DO(OP_NO_CONVERGE, 2), DO(OP_FREEZE, 0), RUN(5000), MASTER(1), SYNC("2"),
+		{EXPECT_FAKE_STANDBY, 0, 0, NULL}, NO_EVENT(PLANNER_EVENT_SYNC_STANDBYS_CHANGED), RUN(35000),
+		EVENT(PLANNER_EVENT_SYNC_STANDBYS_CHANGED, "dropped before reaching sync: it is gone or failed"),
+		{EXPECT_FAKE_STANDBY, 0, 1, NULL}}},
 	{"sync_mode_min_zero_needs_no_fake_standby",
 		"{\"initMode\":\"new\",\"synchronousReplication\":true,\"minSynchronousStandbys\":0}", 2, {
 		RUNNING, DO(OP_FREEZE, 0), RUN(4000), MASTER(1), {EXPECT_FAKE_STANDBY, 0, 0, NULL}}},
@@ -784,7 +792,7 @@ static const PlannerCase cases[] = {
 		{EXPECT_DB_COUNT, 0, 2, NULL}}},
 	{"master_only_fields_are_copied_to_the_master_alone", NULL, 3, {
 		RUNNING, DOS(OP_SPEC, 0, "{\"additionalMasterReplicationSlots\":[\"backup\"],\"synchronousReplication\":true,"
-			"\"pgHBA\":[\"host all all 10.0.0.0/8 md5\"]}"), RUN(1000),
+			"\"pgHBA\":[\"host all all 10.0.0.0/8 md5\"]}"), RUN(2000),
 		{EXPECT_MASTER_SPEC, 0, 0, "slots=backup"}, {EXPECT_MASTER_SPEC, 0, 0, "sync=1"},
 		{EXPECT_MASTER_SPEC, 0, 0, "hba=1"}, DO(OP_FREEZE, 0), RUN(4000), MASTER_NOT_0,
 		{EXPECT_MASTER_SPEC, 0, 0, "slots=backup"}}},
