@@ -1,22 +1,32 @@
 /*
  * src/proxy/forwarder.c
- *    The forwarding engine: listeners, one ProxyConn per client with its backend, and the byte pump between
+ *    The forwarding engine: N workers, each an epoll loop on a thread of its own (worker 0 on the main thread)
+ *    with its own listening sockets, its own ProxyConn per client with its backend, and the byte pump between
  *    them. Costs per message are what the benchmark measures, so the pump reads and writes directly (a write
  *    is tried at once after a read; EPOLLOUT is asked for only when the peer's socket buffer is full) and an
  *    fd's epoll mask is changed only when it really changes. Each direction has a fixed buffer: when it is
  *    full the reading side stops being polled (backpressure). Connections are freed after the dispatch pass
  *    (the after-pass hook), never inside their own callbacks.
+ *
+ * A connection lives and dies in the worker that accepted it: nothing of it is shared, so the pump takes no
+ * lock and touches no atomic. What crosses threads: the route table (posted by the watcher with a sequence
+ * number, applied by every worker, acknowledged only once the slowest worker has applied it), the time of
+ * the last store read (each worker runs the watchdog for itself), the global connection count (one atomic
+ * per accept and close), the read-only balance (balance.c, once per read-only connection) and each worker's
+ * copy of its counters (under the shared mutex, on its 100 ms tick).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +34,7 @@
 
 #define PROXY_BUF_SIZE 8192
 #define PROXY_ACCEPTS_PER_PASS 64
+#define PROXY_TICK_MS 100
 
 typedef enum ConnState
 {
@@ -42,12 +53,13 @@ typedef struct ProxyBuf
 
 struct ProxyConn
 {
-	ProxyDaemon	   *proxy;
+	ProxyWorker *worker;
 	ListenerKind kind;
 	ConnState	state;
 	int			cfd;			/* client socket */
 	int			bfd;			/* backend socket, -1 before connecting */
 	RouteTarget target;
+	bool		balanced;		/* counted in the read-only balance under target: released on close */
 	int64_t		deadline_ms;	/* hold or connect deadline */
 	bool		client_eof;		/* the client closed its side: no more reads from it */
 	bool		backend_eof;
@@ -77,43 +89,48 @@ listener_kind_to_string(ListenerKind k)
 static void
 conn_close(ProxyConn *c)
 {
-	ProxyDaemon	   *p = c->proxy;
+	ProxyWorker *w = c->worker;
+	ProxyDaemon *p = w->proxy;
 
 	if (c->state == CONN_STATE_CLOSING)
 		return;
-	evloop_forget(p->loop, c->cfd);
+	evloop_forget(w->loop, c->cfd);
 	close(c->cfd);
 	if (c->bfd >= 0)
 	{
-		evloop_forget(p->loop, c->bfd);
+		evloop_forget(w->loop, c->bfd);
 		close(c->bfd);
 	}
+	if (c->balanced)
+		balance_release(&p->ro_balance, &c->target);
+	c->balanced = false;
 	c->state = CONN_STATE_CLOSING;
 	/* unlink from the live list, push on the closing list */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		p->conns = c->next;
+		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = NULL;
-	c->next = p->closing;
-	p->closing = c;
-	p->nconns--;
-	p->metrics.current[c->kind]--;
+	c->next = w->closing;
+	w->closing = c;
+	w->nconns--;
+	w->metrics.current[c->kind]--;
+	atomic_fetch_sub_explicit(&p->open_conns, 1, memory_order_relaxed);
 }
 
 static void
-forwarder_free_closing(EvLoop *loop, void *data)
+worker_free_closing(EvLoop *loop, void *data)
 {
-	ProxyDaemon	   *p = data;
+	ProxyWorker *w = data;
 
 	(void) loop;
-	while (p->closing)
+	while (w->closing)
 	{
-		ProxyConn  *c = p->closing;
+		ProxyConn  *c = w->closing;
 
-		p->closing = c->next;
+		w->closing = c->next;
 		free(c);
 	}
 }
@@ -122,7 +139,7 @@ forwarder_free_closing(EvLoop *loop, void *data)
 static void
 conn_update_masks(ProxyConn *c)
 {
-	ProxyDaemon	   *p = c->proxy;
+	EvLoop	   *loop = c->worker->loop;
 	int			cmask = 0;
 	int			bmask = 0;
 
@@ -141,7 +158,7 @@ conn_update_masks(ProxyConn *c)
 	}
 	else if (c->state == CONN_STATE_CONNECTING)
 		bmask = EV_WRITE;
-	if (evloop_mask(p->loop, c->cfd, cmask) < 0 || (c->bfd >= 0 && evloop_mask(p->loop, c->bfd, bmask) < 0))
+	if (evloop_mask(loop, c->cfd, cmask) < 0 || (c->bfd >= 0 && evloop_mask(loop, c->bfd, bmask) < 0))
 		conn_close(c);
 }
 
@@ -231,9 +248,8 @@ static void
 conn_client_event(EvLoop *loop, int fd, void *data, int mask)
 {
 	ProxyConn  *c = data;
-	ProxyDaemon	   *p = c->proxy;
+	ProxyWorker *w = c->worker;
 
-	(void) loop;
 	(void) fd;
 	if (c->state == CONN_STATE_HOLDING || c->state == CONN_STATE_CONNECTING)
 	{
@@ -245,19 +261,19 @@ conn_client_event(EvLoop *loop, int fd, void *data, int mask)
 
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
 				conn_close(c);
-			else if (evloop_mask(p->loop, c->cfd, 0) < 0)	/* data waits until the backend is there */
+			else if (evloop_mask(loop, c->cfd, 0) < 0)	/* data waits until the backend is there */
 				conn_close(c);
 		}
 		return;
 	}
 	if (c->state != CONN_STATE_FORWARDING)
 		return;
-	if ((mask & EV_WRITE) && !proxy_buf_flush(&c->b2c, c->cfd, &p->metrics.bytes_to_client))
+	if ((mask & EV_WRITE) && !proxy_buf_flush(&c->b2c, c->cfd, &w->metrics.bytes_to_client))
 	{
 		conn_close(c);
 		return;
 	}
-	if ((mask & EV_READ) && !proxy_pump(&c->c2b, c->cfd, c->bfd, &c->client_eof, &p->metrics.bytes_to_backend))
+	if ((mask & EV_READ) && !proxy_pump(&c->c2b, c->cfd, c->bfd, &c->client_eof, &w->metrics.bytes_to_backend))
 	{
 		conn_close(c);
 		return;
@@ -269,7 +285,7 @@ static void
 conn_backend_event(EvLoop *loop, int fd, void *data, int mask)
 {
 	ProxyConn  *c = data;
-	ProxyDaemon	   *p = c->proxy;
+	ProxyWorker *w = c->worker;
 
 	(void) loop;
 	(void) fd;
@@ -280,9 +296,10 @@ conn_backend_event(EvLoop *loop, int fd, void *data, int mask)
 
 		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0)
 		{
-			log_warn("could not connect to db %s at %s:%d: %s", c->target.db_uid, c->target.host, c->target.port,
-					 strerror(soerr ? soerr : errno));
-			p->metrics.refused[c->kind]++;
+			if (soerr != 0)
+				errno = soerr;
+			log_warn("could not connect to db %s at %s:%d: %m", c->target.db_uid, c->target.host, c->target.port);
+			w->metrics.refused[c->kind]++;
 			conn_close(c);
 			return;
 		}
@@ -292,12 +309,12 @@ conn_backend_event(EvLoop *loop, int fd, void *data, int mask)
 	}
 	if (c->state != CONN_STATE_FORWARDING)
 		return;
-	if ((mask & EV_WRITE) && !proxy_buf_flush(&c->c2b, c->bfd, &p->metrics.bytes_to_backend))
+	if ((mask & EV_WRITE) && !proxy_buf_flush(&c->c2b, c->bfd, &w->metrics.bytes_to_backend))
 	{
 		conn_close(c);
 		return;
 	}
-	if ((mask & EV_READ) && !proxy_pump(&c->b2c, c->bfd, c->cfd, &c->backend_eof, &p->metrics.bytes_to_client))
+	if ((mask & EV_READ) && !proxy_pump(&c->b2c, c->bfd, c->cfd, &c->backend_eof, &w->metrics.bytes_to_client))
 	{
 		conn_close(c);
 		return;
@@ -305,26 +322,26 @@ conn_backend_event(EvLoop *loop, int fd, void *data, int mask)
 	conn_after_io(c);
 }
 
-/* conn_connect: start the non-blocking connect to t. */
+/* conn_connect: start the non-blocking connect to c->target. */
 static void
-conn_connect(ProxyConn *c, const RouteTarget *t)
+conn_connect(ProxyConn *c)
 {
-	ProxyDaemon	   *p = c->proxy;
+	ProxyWorker *w = c->worker;
+	const RouteTarget *t = &c->target;
 	int			one = 1;
 	int			fd;
 
-	c->target = *t;
 	if (t->addrlen == 0)
 	{
 		log_warn("db %s address \"%s\" is not resolved; refusing connection", t->db_uid, t->host);
-		p->metrics.refused[c->kind]++;
+		w->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
 	fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		p->metrics.refused[c->kind]++;
+		w->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
@@ -335,16 +352,16 @@ conn_connect(ProxyConn *c, const RouteTarget *t)
 	else if (errno == EINPROGRESS)
 	{
 		c->state = CONN_STATE_CONNECTING;
-		c->deadline_ms = evloop_now_ms() + p->backend_connect_timeout_ms;
+		c->deadline_ms = evloop_now_ms() + w->proxy->backend_connect_timeout_ms;
 	}
 	else
 	{
 		log_warn("could not connect to db %s at %s:%d: %m", t->db_uid, t->host, t->port);
-		p->metrics.refused[c->kind]++;
+		w->metrics.refused[c->kind]++;
 		conn_close(c);
 		return;
 	}
-	if (evloop_set(p->loop, fd, 0, conn_backend_event, c) < 0)
+	if (evloop_set(w->loop, fd, 0, conn_backend_event, c) < 0)
 	{
 		conn_close(c);
 		return;
@@ -352,35 +369,38 @@ conn_connect(ProxyConn *c, const RouteTarget *t)
 	conn_update_masks(c);
 }
 
-/* forwarder_pick: the target for a new connection of this kind, NULL when none. Least connections for RO. */
+/*
+ * worker_pick: the target for a new connection of this kind under w's table, NULL when none. Read-only:
+ * least connections over every worker (balance.c); *balanced says the choice was counted there.
+ */
 static const RouteTarget *
-forwarder_pick(ProxyDaemon *p, ListenerKind kind)
+worker_pick(ProxyWorker *w, ListenerKind kind, bool *balanced)
 {
-	const RouteTable *rt = &p->routes;
+	const RouteTable *rt = &w->routes;
 
-	if (!p->have_routes)
+	*balanced = false;
+	if (!w->have_routes)
 		return NULL;
 	if (kind == LISTENER_RO && rt->ro_count > 0)
-	{
-		size_t		counts[ROUTE_MAX_RO] = {0};
-		size_t		best = 0;
-
-		for (ProxyConn *c = p->conns; c; c = c->next)
-		{
-			if (c->kind != LISTENER_RO)
-				continue;
-			for (size_t i = 0; i < rt->ro_count; i++)
-				if (route_target_equal(&c->target, &rt->ro[i]))
-					counts[i]++;
-		}
-		for (size_t i = 1; i < rt->ro_count; i++)
-			if (counts[i] < counts[best])
-				best = i;
-		return &rt->ro[best];
-	}
-	if (kind == LISTENER_RO && strcmp(p->ro_fallback, "none") == 0)
+		return balance_acquire(&w->proxy->ro_balance, rt->ro, rt->ro_count, balanced);
+	if (kind == LISTENER_RO && strcmp(w->proxy->ro_fallback, "none") == 0)
 		return NULL;
 	return rt->rw.db_uid[0] ? &rt->rw : NULL;
+}
+
+/* conn_route: pick c's target and connect to it; false (c untouched) when there is no target. */
+static bool
+conn_route(ProxyConn *c)
+{
+	bool		balanced;
+	const RouteTarget *t = worker_pick(c->worker, c->kind, &balanced);
+
+	if (t == NULL)
+		return false;
+	c->target = *t;
+	c->balanced = balanced;
+	conn_connect(c);
+	return true;
 }
 
 static void
@@ -400,122 +420,124 @@ forwarder_set_keepalive(ProxyDaemon *p, int fd)
 }
 
 static void
-forwarder_accept(EvLoop *loop, int fd, void *data, int mask)
+worker_accept(EvLoop *loop, int fd, void *data, int mask)
 {
 	ProxyListener *l = data;
-	ProxyDaemon	   *p = l->proxy;
+	ProxyWorker *w = l->worker;
+	ProxyDaemon *p = w->proxy;
 
-	(void) loop;
 	(void) mask;
 	for (int i = 0; i < PROXY_ACCEPTS_PER_PASS; i++)
 	{
 		int			cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		const RouteTarget *t;
-		ProxyConn  *c;
+		const RouteTarget *t = NULL;
+		bool		balanced = false;
+		ProxyConn  *c = NULL;
 
 		if (cfd < 0)
 			return;				/* EAGAIN, or EMFILE and friends: try again next pass */
-		p->metrics.accepted[l->kind]++;
-		t = forwarder_pick(p, l->kind);
-		if ((int64_t) p->nconns >= p->max_connections || (t == NULL && p->hold_timeout_ms <= 0))
+		w->metrics.accepted[l->kind]++;
+		/* --max-connections is the process's: one count over every worker, taken before anything else */
+		if (atomic_fetch_add_explicit(&p->open_conns, 1, memory_order_relaxed) >= p->max_connections ||
+			((t = worker_pick(w, l->kind, &balanced)) == NULL && p->hold_timeout_ms <= 0) ||
+			(c = calloc(1, sizeof(*c))) == NULL)
 		{
-			p->metrics.refused[l->kind]++;
+			if (balanced)
+				balance_release(&p->ro_balance, t);
+			atomic_fetch_sub_explicit(&p->open_conns, 1, memory_order_relaxed);
+			w->metrics.refused[l->kind]++;
 			close(cfd);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL)
-		{
-			close(cfd);
-			continue;
-		}
-		c->proxy = p;
+		c->worker = w;
 		c->kind = l->kind;
 		c->cfd = cfd;
 		c->bfd = -1;
-		c->next = p->conns;
-		if (p->conns)
-			p->conns->prev = c;
-		p->conns = c;
-		p->nconns++;
-		p->metrics.current[c->kind]++;
-		forwarder_set_keepalive(p, cfd);
-		if (evloop_set(p->loop, cfd, 0, conn_client_event, c) < 0)
+		c->state = CONN_STATE_HOLDING;
+		if (t)
 		{
-			c->state = CONN_STATE_HOLDING;
+			c->target = *t;
+			c->balanced = balanced;
+		}
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		w->nconns++;
+		w->metrics.current[c->kind]++;
+		forwarder_set_keepalive(p, cfd);
+		if (evloop_set(loop, cfd, 0, conn_client_event, c) < 0)
+		{
 			conn_close(c);
 			continue;
 		}
 		if (t)
-			conn_connect(c, t);
+			conn_connect(c);
 		else
 		{
 			/* no target: hold it (bounded) until one appears; watch only for the client going away */
-			c->state = CONN_STATE_HOLDING;
 			c->deadline_ms = evloop_now_ms() + p->hold_timeout_ms;
-			if (evloop_mask(p->loop, cfd, EV_READ) < 0)
+			if (evloop_mask(loop, cfd, EV_READ) < 0)
 				conn_close(c);
 		}
 	}
 }
 
+/*
+ * worker_listen: w's own socket for l's port. With more than one worker each binds the port with
+ * SO_REUSEPORT, so the kernel hashes new connections over the workers' accept queues (no shared accept
+ * lock, no thundering herd); with one worker the port is bound as before, so that a port already in use by
+ * anyone is an error.
+ */
 static bool
-forwarder_listen(ProxyDaemon *p, ProxyListener *l, char *err, size_t errlen)
+worker_listen(ProxyWorker *w, ProxyListener *l, char *err, size_t errlen)
 {
-	struct addrinfo hints;
-	struct addrinfo *ai = NULL;
-	char		port[16];
+	ProxyDaemon *p = w->proxy;
+	const struct sockaddr_storage *sa = &p->listen_addr[l->kind];
 	int			one = 1;
 	int			fd;
-	int			rc;
 
 	if (l->port == 0 || l->fd >= 0)
 		return true;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", l->port);
-	if ((rc = getaddrinfo(l->address, port, &hints, &ai)) != 0 || ai == NULL)
-	{
-		snprintf(err, errlen, "could not resolve listen address \"%s\": %s", l->address, gai_strerror(rc));
-		return false;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-		bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		(p->nworkers > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+		bind(fd, (const struct sockaddr *) sa, p->listen_addrlen[l->kind]) < 0 || listen(fd, 1024) < 0)
 	{
-		snprintf(err, errlen, "could not listen on %s:%d (%s port): %s", l->address, l->port,
-				 listener_kind_to_string(l->kind), strerror(errno));
+		snprintf(err, errlen, "could not listen on %s:%d (%s port) worker=%d: %s", p->listen_address, l->port,
+				 listener_kind_to_string(l->kind), w->index, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		freeaddrinfo(ai);
 		return false;
 	}
-	freeaddrinfo(ai);
-	if (evloop_set(p->loop, fd, EV_READ, forwarder_accept, l) < 0)
+	if (evloop_set(w->loop, fd, EV_READ, worker_accept, l) < 0)
 	{
-		snprintf(err, errlen, "could not poll the listening socket");
+		snprintf(err, errlen, "could not poll the listening socket worker=%d", w->index);
 		close(fd);
 		return false;
 	}
 	l->fd = fd;
-	log_info("listening on %s:%d (%s port)", l->address, l->port, listener_kind_to_string(l->kind));
+	if (w->index == 0)
+		log_info("listening on %s:%d (%s port) threads=%zu", p->listen_address, l->port,
+				 listener_kind_to_string(l->kind), p->nworkers);
 	return true;
 }
 
 static void
-forwarder_unlisten(ProxyDaemon *p)
+worker_unlisten(ProxyWorker *w)
 {
 	for (int k = 0; k < 2; k++)
 	{
-		ProxyListener *l = &p->listeners[k];
+		ProxyListener *l = &w->listeners[k];
 
 		if (l->fd >= 0)
 		{
-			evloop_del(p->loop, l->fd);
+			evloop_del(w->loop, l->fd);
 			close(l->fd);
 			l->fd = -1;
-			log_warn("stopped listening on %s:%d (%s port)", l->address, l->port, listener_kind_to_string(l->kind));
+			if (w->index == 0)
+				log_warn("stopped listening on %s:%d (%s port)", w->proxy->listen_address, l->port,
+						 listener_kind_to_string(l->kind));
 		}
 	}
 }
@@ -534,81 +556,87 @@ conn_still_routed(const ProxyDaemon *p, const ProxyConn *c, const RouteTable *rt
 }
 
 void
-forwarder_apply_routes(ProxyDaemon *p, const RouteTable *rt)
+forwarder_apply_routes(ProxyWorker *w, const RouteTable *rt)
 {
+	ProxyDaemon *p = w->proxy;
 	ProxyConn  *next;
 	char		err[256];
 
-	if (p->have_routes && !route_target_equal(&p->routes.rw, &rt->rw))
+	/* every worker applies every table; worker 0 speaks for the process in the logs and the counters */
+	if (w->index == 0 && w->have_routes && !route_target_equal(&w->routes.rw, &rt->rw))
 	{
-		p->metrics.backend_switches++;
+		w->metrics.backend_switches++;
 		log_info("read-write target changed from db \"%s\" (%s:%d) to db \"%s\" (%s:%d) generation=%lld",
-				 p->routes.rw.db_uid, p->routes.rw.host, p->routes.rw.port, rt->rw.db_uid, rt->rw.host,
+				 w->routes.rw.db_uid, w->routes.rw.host, w->routes.rw.port, rt->rw.db_uid, rt->rw.host,
 				 rt->rw.port, (long long) rt->generation);
 	}
-	if (rt->rw.db_uid[0] == '\0' && (!p->logged_no_rw || !p->have_routes))
+	if (rt->rw.db_uid[0] == '\0' && (!w->logged_no_rw || !w->have_routes))
 	{
-		log_warn("no read-write target: %s", rt->why_no_rw);
-		p->logged_no_rw = true;
+		if (w->index == 0)
+			log_warn("no read-write target: %s", rt->why_no_rw);
+		w->logged_no_rw = true;
 	}
 	else if (rt->rw.db_uid[0])
-		p->logged_no_rw = false;
-	p->routes = *rt;
-	p->have_routes = true;
+		w->logged_no_rw = false;
+	w->routes = *rt;
+	w->have_routes = true;
 
-	for (ProxyConn *c = p->conns; c; c = next)
+	for (ProxyConn *c = w->conns; c; c = next)
 	{
 		next = c->next;
 		if (c->state == CONN_STATE_HOLDING)
-		{
-			const RouteTarget *t = forwarder_pick(p, c->kind);
-
-			if (t)
-				conn_connect(c, t);
-		}
+			(void) conn_route(c);	/* held ones are routed by the worker that holds them */
 		else if (!conn_still_routed(p, c, rt))
 		{
-			p->metrics.closed_by_route_change++;
+			w->metrics.closed_by_route_change++;
 			conn_close(c);
 		}
 	}
-	if (p->fenced)
+	if (w->fenced)
 	{
-		p->fenced = false;
-		log_info("store readable again: routing resumed");
+		w->fenced = false;
+		if (w->index == 0)
+			log_info("store readable again: routing resumed");
 	}
 	for (int k = 0; k < 2; k++)
-		if (!forwarder_listen(p, &p->listeners[k], err, sizeof(err)))
+		if (!worker_listen(w, &w->listeners[k], err, sizeof(err)))
 			log_error("%s", err);
 }
 
 void
-forwarder_fence(ProxyDaemon *p, const char *why)
+forwarder_fence(ProxyWorker *w, const char *why)
 {
+	ProxyDaemon *p = w->proxy;
 	ProxyConn  *next;
 
-	if (!p->fenced)
+	if (!w->fenced && w->index == 0)
 	{
 		log_error("fencing: %s; closing every connection%s", why, p->stop_listening ? " and stopping listening" : "");
-		p->metrics.watchdog_fences++;
+		w->metrics.watchdog_fences++;
 	}
-	p->fenced = true;
-	route_table_none(&p->routes, why);
-	p->have_routes = false;
-	for (ProxyConn *c = p->conns; c; c = next)
+	w->fenced = true;
+	route_table_none(&w->routes, why);
+	w->have_routes = false;
+	for (ProxyConn *c = w->conns; c; c = next)
 	{
 		next = c->next;
 		conn_close(c);
 	}
 	if (p->stop_listening)
-		forwarder_unlisten(p);
+		worker_unlisten(w);
 }
 
-/* forwarder_tick: every 100 ms: the watchdog, the hold and connect deadlines, and newer routes. */
+/*
+ * worker_tick: every 100 ms, and whenever its eventfd is written: shutdown, the watchdog, newer routes, and
+ * the hold and connect deadlines. Each worker runs the watchdog for itself from the same inputs (the last
+ * read time and proxyTimeout), so every worker fences within a tick of the deadline and none depends on
+ * another being responsive.
+ */
 static void
-forwarder_tick(EvLoop *loop, void *data)
+worker_tick(EvLoop *loop, void *data)
 {
-	ProxyDaemon	   *p = data;
+	ProxyWorker *w = data;
+	ProxyDaemon *p = w->proxy;
 	int64_t		now = evloop_now_ms();
 	int64_t		last = atomic_load(&p->last_read_ok_ms);
 	int64_t		timeout;
@@ -617,23 +645,27 @@ forwarder_tick(EvLoop *loop, void *data)
 	uint64_t	seq = 0;
 	ProxyConn  *next;
 
-	(void) loop;
+	if (atomic_load(&p->workers_stop))
+	{
+		evloop_stop(loop);
+		return;
+	}
 	pthread_mutex_lock(&p->shared.mutex);
 	timeout = p->shared.proxy_timeout_ms;
-	if (p->shared.latest_seq != p->shared.applied_seq)
+	if (p->shared.latest_seq != w->report.applied_seq)
 	{
 		rt = p->shared.latest;
 		seq = p->shared.latest_seq;
 		newer = true;
 	}
-	p->shared.metrics = p->metrics;
-	p->shared.fenced = p->fenced;
+	w->report.metrics = w->metrics;
+	w->report.fenced = w->fenced;
 	pthread_mutex_unlock(&p->shared.mutex);
 
 	/* I2: routes are only as good as the last successful read; older than proxyTimeout, route nowhere */
 	if (last == 0 || now - last > timeout)
 	{
-		if (last != 0 || !p->fenced)
+		if (last != 0 || !w->fenced)
 		{
 			char		why[128];
 
@@ -642,94 +674,343 @@ forwarder_tick(EvLoop *loop, void *data)
 			else
 				snprintf(why, sizeof(why), "the store has not been read for %lld ms (proxyTimeout %lld ms)",
 						 (long long) (now - last), (long long) timeout);
-			if (!p->fenced || p->have_routes)
-				forwarder_fence(p, why);
+			if (!w->fenced || w->have_routes)
+				forwarder_fence(w, why);
 		}
 	}
-	else if (newer || p->fenced)
+	else if (newer || w->fenced)
 	{
 		if (newer)
 		{
-			forwarder_apply_routes(p, &rt);
+			forwarder_apply_routes(w, &rt);
+			/* applied: its connections to a gone target are closed; only now may this worker count as acked */
 			pthread_mutex_lock(&p->shared.mutex);
-			p->shared.applied_seq = seq;
-			p->shared.applied_generation = rt.generation;
+			w->report.applied_seq = seq;
+			w->report.applied_generation = rt.generation;
+			w->report.metrics = w->metrics;
+			w->report.fenced = w->fenced;
 			pthread_cond_broadcast(&p->shared.applied_cond);
 			pthread_mutex_unlock(&p->shared.mutex);
 		}
-		else
+		else if (w->report.applied_seq != 0)
 		{
 			/* fenced, the store is back, nothing new: re-apply what the watcher last computed */
 			pthread_mutex_lock(&p->shared.mutex);
 			rt = p->shared.latest;
 			pthread_mutex_unlock(&p->shared.mutex);
-			if (p->shared.applied_seq != 0)
-				forwarder_apply_routes(p, &rt);
+			forwarder_apply_routes(w, &rt);
 		}
 	}
 
-	for (ProxyConn *c = p->conns; c; c = next)
+	for (ProxyConn *c = w->conns; c; c = next)
 	{
 		next = c->next;
 		if ((c->state == CONN_STATE_HOLDING || c->state == CONN_STATE_CONNECTING) && now > c->deadline_ms)
 		{
 			if (c->state == CONN_STATE_CONNECTING)
 				log_warn("connect to db %s at %s:%d timed out", c->target.db_uid, c->target.host, c->target.port);
-			p->metrics.refused[c->kind]++;
+			w->metrics.refused[c->kind]++;
 			conn_close(c);
 		}
 	}
 }
 
-/* forwarder_wake: the watcher has a newer route table; apply it now rather than at the next tick. */
+/* worker_wake: newer routes, or the stop request: act now rather than at the next tick. */
 static void
-forwarder_wake(EvLoop *loop, int fd, void *data, int mask)
+worker_wake(EvLoop *loop, int fd, void *data, int mask)
 {
 	uint64_t	v;
 
 	(void) mask;
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("could not read the wake-up eventfd: %m");
-	forwarder_tick(loop, data);
+	worker_tick(loop, data);
+}
+
+static void
+worker_wake_up(ProxyWorker *w)
+{
+	uint64_t	one = 1;
+
+	if (w->wake_fd >= 0 && write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("could not wake forwarding worker %d: %m", w->index);
+}
+
+/* forwarder_resolve_listen: the listen address of one port, resolved once (never in a forwarding loop). */
+static bool
+forwarder_resolve_listen(ProxyDaemon *p, ListenerKind kind, int port, char *err, size_t errlen)
+{
+	struct addrinfo hints;
+	struct addrinfo *ai = NULL;
+	char		service[16];
+	int			rc;
+
+	if (port == 0)
+		return true;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%d", port);
+	if ((rc = getaddrinfo(p->listen_address, service, &hints, &ai)) != 0 || ai == NULL)
+	{
+		snprintf(err, errlen, "could not resolve listen address \"%s\": %s", p->listen_address,
+				 rc ? gai_strerror(rc) : "no address");
+		return false;
+	}
+	memcpy(&p->listen_addr[kind], ai->ai_addr, ai->ai_addrlen);
+	p->listen_addrlen[kind] = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return true;
+}
+
+static bool
+worker_init(ProxyDaemon *p, ProxyWorker *w, int index)
+{
+	w->proxy = p;
+	w->index = index;
+	w->wake_fd = -1;
+	w->listeners[LISTENER_RW] = (ProxyListener) {w, LISTENER_RW, (int) p->port, -1};
+	w->listeners[LISTENER_RO] = (ProxyListener) {w, LISTENER_RO, (int) p->ro_port, -1};
+	w->fenced = true;			/* not listening until the first successful read */
+	w->loop = evloop_new();
+	if (w->loop == NULL)
+		return false;
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0 || evloop_set(w->loop, w->wake_fd, EV_READ, worker_wake, w) < 0 ||
+		!evloop_add_timer(w->loop, PROXY_TICK_MS, worker_tick, w))
+		return false;
+	evloop_set_after_pass(w->loop, worker_free_closing, w);
+	return true;
 }
 
 bool
 forwarder_init(ProxyDaemon *p, char *err, size_t errlen)
 {
-	p->loop = evloop_new();
-	if (p->loop == NULL)
+	pthread_condattr_t attr;
+	size_t		size;
+
+	if (p->threads < 1 || p->threads > PROXY_MAX_THREADS)
 	{
-		snprintf(err, errlen, "could not create the event loop: %s", strerror(errno));
+		snprintf(err, errlen, "forwarding threads: %lld is not between 1 and %d", (long long) p->threads,
+				 PROXY_MAX_THREADS);
 		return false;
 	}
-	p->listeners[LISTENER_RW] = (ProxyListener) {p, LISTENER_RW, p->listen_address, (int) p->port, -1};
-	p->listeners[LISTENER_RO] = (ProxyListener) {p, LISTENER_RO, p->listen_address, (int) p->ro_port, -1};
-	p->fenced = true;			/* not listening until the first successful read */
-	p->shared.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (p->shared.wake_fd < 0 || evloop_set(p->loop, p->shared.wake_fd, EV_READ, forwarder_wake, p) < 0 ||
-		!evloop_add_timer(p->loop, 100, forwarder_tick, p))
+	pthread_mutex_init(&p->shared.mutex, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->shared.applied_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	balance_init(&p->ro_balance);
+	atomic_store(&p->open_conns, 0);
+	atomic_store(&p->workers_stop, false);
+
+	if (!forwarder_resolve_listen(p, LISTENER_RW, (int) p->port, err, errlen) ||
+		!forwarder_resolve_listen(p, LISTENER_RO, (int) p->ro_port, err, errlen))
+		return false;
+
+	/* a whole number of cache lines each (ProxyWorker is 64-byte aligned), so aligned_alloc's rule holds */
+	size = (size_t) p->threads * sizeof(ProxyWorker);
+	p->workers = aligned_alloc(_Alignof(ProxyWorker), size);
+	if (p->workers == NULL)
 	{
-		snprintf(err, errlen, "could not set up the event loop: %s", strerror(errno));
+		snprintf(err, errlen, "out of memory");
 		return false;
 	}
-	evloop_set_after_pass(p->loop, forwarder_free_closing, p);
+	memset(p->workers, 0, size);
+	for (size_t i = 0; i < (size_t) p->threads; i++)
+	{
+		p->nworkers++;
+		if (!worker_init(p, &p->workers[i], (int) i))
+		{
+			snprintf(err, errlen, "could not set up forwarding worker %zu: %s", i, strerror(errno));
+			return false;
+		}
+	}
 	return true;
+}
+
+static void *
+worker_main(void *arg)
+{
+	ProxyWorker *w = arg;
+
+	evloop_run(w->loop);
+	return NULL;
+}
+
+bool
+forwarder_start(ProxyDaemon *p, char *err, size_t errlen)
+{
+	sigset_t	all;
+	sigset_t	old;
+	bool		ok = true;
+
+	/* the workers' threads take no signals: SIGTERM and SIGINT reach the main thread (worker 0) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (size_t i = 1; i < p->nworkers && ok; i++)
+	{
+		ProxyWorker *w = &p->workers[i];
+		int			rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+		if (rc != 0)
+		{
+			snprintf(err, errlen, "could not start forwarding thread %zu: %s", i, strerror(rc));
+			ok = false;
+		}
+		else
+			w->thread_started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
+/* forwarder_join: stop every worker and join the threads. */
+static void
+forwarder_join(ProxyDaemon *p)
+{
+	forwarder_stop(p);
+	for (size_t i = 1; i < p->nworkers; i++)
+	{
+		ProxyWorker *w = &p->workers[i];
+
+		if (w->thread_started)
+		{
+			pthread_join(w->thread, NULL);
+			w->thread_started = false;
+		}
+	}
+}
+
+void
+forwarder_run(ProxyDaemon *p)
+{
+	evloop_run(p->workers[0].loop);
+	forwarder_join(p);
+}
+
+void
+forwarder_stop(ProxyDaemon *p)
+{
+	atomic_store(&p->workers_stop, true);
+	for (size_t i = 0; i < p->nworkers; i++)
+		worker_wake_up(&p->workers[i]);
 }
 
 void
 forwarder_finish(ProxyDaemon *p)
 {
-	ProxyConn  *next;
-
-	for (ProxyConn *c = p->conns; c; c = next)
+	if (p->workers == NULL)
+		return;
+	forwarder_join(p);
+	for (size_t i = 0; i < p->nworkers; i++)
 	{
-		next = c->next;
-		conn_close(c);
+		ProxyWorker *w = &p->workers[i];
+		ProxyConn  *next;
+
+		if (w->loop == NULL)
+			continue;
+		for (ProxyConn *c = w->conns; c; c = next)
+		{
+			next = c->next;
+			conn_close(c);
+		}
+		worker_free_closing(w->loop, w);
+		worker_unlisten(w);
+		if (w->wake_fd >= 0)
+			close(w->wake_fd);
+		evloop_free(w->loop);
+		w->loop = NULL;
 	}
-	forwarder_free_closing(p->loop, p);
-	forwarder_unlisten(p);
-	if (p->shared.wake_fd >= 0)
-		close(p->shared.wake_fd);
-	evloop_free(p->loop);
-	p->loop = NULL;
+	free(p->workers);
+	p->workers = NULL;
+	p->nworkers = 0;
+	balance_finish(&p->ro_balance);
+	pthread_cond_destroy(&p->shared.applied_cond);
+	pthread_mutex_destroy(&p->shared.mutex);
+}
+
+uint64_t
+forwarder_post_routes(ProxyDaemon *p, const RouteTable *rt)
+{
+	uint64_t	seq;
+
+	pthread_mutex_lock(&p->shared.mutex);
+	p->shared.latest = *rt;
+	seq = ++p->shared.latest_seq;
+	pthread_mutex_unlock(&p->shared.mutex);
+	for (size_t i = 0; i < p->nworkers; i++)
+		worker_wake_up(&p->workers[i]);
+	return seq;
+}
+
+/* forwarder_slowest_locked: the worker that has applied the oldest table (under the mutex). */
+static const ProxyWorker *
+forwarder_slowest_locked(const ProxyDaemon *p)
+{
+	const ProxyWorker *slowest = &p->workers[0];
+
+	for (size_t i = 1; i < p->nworkers; i++)
+		if (p->workers[i].report.applied_seq < slowest->report.applied_seq)
+			slowest = &p->workers[i];
+	return slowest;
+}
+
+bool
+forwarder_wait_applied(ProxyDaemon *p, uint64_t seq, int64_t timeout_ms)
+{
+	struct timespec deadline;
+	bool		applied;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&p->shared.mutex);
+	while (forwarder_slowest_locked(p)->report.applied_seq < seq && !atomic_load(&p->stopping))
+		if (pthread_cond_timedwait(&p->shared.applied_cond, &p->shared.mutex, &deadline) == ETIMEDOUT)
+			break;
+	applied = forwarder_slowest_locked(p)->report.applied_seq >= seq;
+	pthread_mutex_unlock(&p->shared.mutex);
+	return applied;
+}
+
+int64_t
+forwarder_acked_generation(ProxyDaemon *p)
+{
+	int64_t		gen;
+
+	pthread_mutex_lock(&p->shared.mutex);
+	gen = forwarder_slowest_locked(p)->report.applied_generation;
+	pthread_mutex_unlock(&p->shared.mutex);
+	return gen;
+}
+
+void
+forwarder_snapshot(ProxyDaemon *p, ProxySnapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&p->shared.mutex);
+	s->nworkers = p->nworkers;
+	s->acked_generation = forwarder_slowest_locked(p)->report.applied_generation;
+	for (size_t i = 0; i < p->nworkers; i++)
+	{
+		const ProxyMetrics *m = &p->workers[i].report.metrics;
+
+		for (int k = 0; k < 2; k++)
+		{
+			s->total.accepted[k] += m->accepted[k];
+			s->total.refused[k] += m->refused[k];
+			s->total.current[k] += m->current[k];
+		}
+		s->total.bytes_to_backend += m->bytes_to_backend;
+		s->total.bytes_to_client += m->bytes_to_client;
+		s->total.backend_switches += m->backend_switches;
+		s->total.closed_by_route_change += m->closed_by_route_change;
+		s->total.watchdog_fences += m->watchdog_fences;
+		s->fenced |= p->workers[i].report.fenced;
+		s->worker_conns[i] = m->current[LISTENER_RW] + m->current[LISTENER_RO];
+	}
+	pthread_mutex_unlock(&p->shared.mutex);
 }

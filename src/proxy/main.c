@@ -2,15 +2,18 @@
  * src/proxy/main.c
  *    bulwark-proxy: the clients' access point. Its read-write port forwards only to the master of the newest
  *    cluster data it has read (and only while that read is younger than proxyTimeout); its read-only port
- *    balances over the planner's read-only standbys. main() parses the flags, starts the store watcher thread
- *    and the HTTP endpoint, and runs the forwarding loop until SIGINT/SIGTERM.
+ *    balances over the planner's read-only standbys. main() parses the flags, starts the forwarding workers,
+ *    the store watcher thread and the HTTP endpoint, and runs forwarding worker 0 on the main thread until
+ *    SIGINT/SIGTERM.
  */
 #include <curl/curl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "exitcode.h"
 #include "http_server.h"
@@ -30,26 +33,25 @@ proxy_handle_signal(int sig)
 static void
 proxy_check_stop(EvLoop *loop, void *data)
 {
-	(void) data;
+	(void) loop;
 	if (proxy_stop_requested)
-		evloop_stop(loop);
+		forwarder_stop(data);
 }
 
 static void
 proxy_http_handler(void *ctx, const HttpRequest *req, HttpResponse *resp)
 {
 	ProxyDaemon	   *p = ctx;
-	ProxyMetrics m;
+	ProxySnapshot s;
+	const ProxyMetrics *m = &s.total;
 	bool		fenced;
 	int64_t		gen;
 	int64_t		last = atomic_load(&p->last_read_ok_ms);
 	bool		ok = true;
 
-	pthread_mutex_lock(&p->shared.mutex);
-	m = p->shared.metrics;
-	fenced = p->shared.fenced;
-	gen = p->shared.applied_generation;
-	pthread_mutex_unlock(&p->shared.mutex);
+	forwarder_snapshot(p, &s);
+	fenced = s.fenced;
+	gen = s.acked_generation;
 
 	if (strcmp(req->path, "/health") == 0)
 	{
@@ -89,14 +91,19 @@ proxy_http_handler(void *ctx, const HttpRequest *req, HttpResponse *resp)
 						"# TYPE bulwark_proxy_generation gauge\nbulwark_proxy_generation %lld\n"
 						"# HELP bulwark_proxy_last_store_read_age_seconds Time since the last successful store read.\n"
 						"# TYPE bulwark_proxy_last_store_read_age_seconds gauge\n"
-						"bulwark_proxy_last_store_read_age_seconds %.3f\n",
-						(unsigned long long) m.current[LISTENER_RW], (unsigned long long) m.current[LISTENER_RO],
-						(unsigned long long) m.accepted[LISTENER_RW], (unsigned long long) m.accepted[LISTENER_RO],
-						(unsigned long long) m.refused[LISTENER_RW], (unsigned long long) m.refused[LISTENER_RO],
-						(unsigned long long) m.bytes_to_backend, (unsigned long long) m.bytes_to_client,
-						(unsigned long long) m.backend_switches, (unsigned long long) m.closed_by_route_change,
-						(unsigned long long) m.watchdog_fences, fenced ? 1 : 0, (long long) gen,
+						"bulwark_proxy_last_store_read_age_seconds %.3f\n"
+						"# HELP bulwark_proxy_worker_connections Open client connections per forwarding thread.\n"
+						"# TYPE bulwark_proxy_worker_connections gauge\n",
+						(unsigned long long) m->current[LISTENER_RW], (unsigned long long) m->current[LISTENER_RO],
+						(unsigned long long) m->accepted[LISTENER_RW], (unsigned long long) m->accepted[LISTENER_RO],
+						(unsigned long long) m->refused[LISTENER_RW], (unsigned long long) m->refused[LISTENER_RO],
+						(unsigned long long) m->bytes_to_backend, (unsigned long long) m->bytes_to_client,
+						(unsigned long long) m->backend_switches, (unsigned long long) m->closed_by_route_change,
+						(unsigned long long) m->watchdog_fences, fenced ? 1 : 0, (long long) gen,
 						last ? (double) (evloop_now_ms() - last) / 1000.0 : -1.0);
+		for (size_t i = 0; ok && i < s.nworkers; i++)
+			ok = buf_printf(&resp->body, "bulwark_proxy_worker_connections{worker=\"%zu\"} %llu\n", i,
+							(unsigned long long) s.worker_conns[i]);
 	}
 	else
 	{
@@ -105,6 +112,26 @@ proxy_http_handler(void *ctx, const HttpRequest *req, HttpResponse *resp)
 	}
 	if (!ok)
 		resp->status = 500;
+}
+
+/*
+ * proxy_default_threads: one forwarding thread per CPU this process may run on (the online CPUs, or fewer
+ * under taskset or a cpuset), at most PROXY_DEFAULT_MAX_THREADS: past that a proxy in front of one
+ * PostgreSQL master saturates the database long before its own threads.
+ */
+static int64_t
+proxy_default_threads(void)
+{
+	cpu_set_t	set;
+	long		n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n <= 0)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > PROXY_DEFAULT_MAX_THREADS ? PROXY_DEFAULT_MAX_THREADS : n;
 }
 
 static bool
@@ -156,6 +183,14 @@ proxy_validate(ProxyDaemon *p, char *err, size_t errlen)
 		snprintf(err, errlen, "--tcp-keepalive-*: must not be negative (0 = the OS default)");
 		return false;
 	}
+	if (p->threads < 0 || p->threads > PROXY_MAX_THREADS)
+	{
+		snprintf(err, errlen, "--threads: %lld must be between 1 and %d, or 0 (one per CPU, at most %d)",
+				 (long long) p->threads, PROXY_MAX_THREADS, PROXY_DEFAULT_MAX_THREADS);
+		return false;
+	}
+	if (p->threads == 0)
+		p->threads = proxy_default_threads();
 	return true;
 }
 
@@ -194,6 +229,7 @@ main(int argc, char **argv)
 	p->hold_timeout_ms = 0;
 	p->backend_connect_timeout_ms = 3000;
 	p->max_connections = 8192;
+	p->threads = 0;				/* one per CPU */
 	p->stop_listening = true;
 	p->http_listen_address = "";
 
@@ -207,6 +243,7 @@ main(int argc, char **argv)
 			{"hold-timeout", 0, OPT_TYPE_DURATION, &p->hold_timeout_ms, "DURATION", "hold new connections this long while there is no target (0 = close at once)"},
 			{"backend-connect-timeout", 0, OPT_TYPE_DURATION, &p->backend_connect_timeout_ms, "DURATION", "deadline to connect to a database"},
 			{"max-connections", 0, OPT_TYPE_INT, &p->max_connections, "N", "client connections at most; more are closed at once"},
+			{"threads", 0, OPT_TYPE_INT, &p->threads, "N", "forwarding threads, each with its own connections (0 = one per CPU, at most 8)"},
 			{"tcp-keepalive-idle", 0, OPT_TYPE_INT, &p->keepalive_idle_s, "SECONDS", "TCP keepalive idle time on client sockets (0 = OS default)"},
 			{"tcp-keepalive-interval", 0, OPT_TYPE_INT, &p->keepalive_interval_s, "SECONDS", "TCP keepalive probe interval (0 = OS default)"},
 			{"tcp-keepalive-count", 0, OPT_TYPE_INT, &p->keepalive_count, "N", "TCP keepalive probes before dropping (0 = OS default)"},
@@ -236,8 +273,6 @@ main(int argc, char **argv)
 	}
 	proxy_raise_fd_limit(p);
 
-	pthread_mutex_init(&p->shared.mutex, NULL);
-	pthread_cond_init(&p->shared.applied_cond, NULL);
 	p->shared.proxy_timeout_ms = 3000;	/* until the spec says otherwise */
 	p->shared.check_interval_ms = 1000;
 
@@ -258,7 +293,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (!forwarder_init(p, err, sizeof(err)) || !evloop_add_timer(p->loop, 100, proxy_check_stop, p))
+	if (!forwarder_init(p, err, sizeof(err)) || !evloop_add_timer(p->workers[0].loop, 100, proxy_check_stop, p))
 	{
 		log_fatal("%s", err);
 		return EXIT_CODE_INTERNAL;
@@ -269,15 +304,15 @@ main(int argc, char **argv)
 		log_fatal("%s", err);
 		return EXIT_CODE_BAD_ARGS;
 	}
-	if (!watcher_start(p, err, sizeof(err)))
+	if (!forwarder_start(p, err, sizeof(err)) || !watcher_start(p, err, sizeof(err)))
 	{
 		log_fatal("%s", err);
 		return EXIT_CODE_INTERNAL;
 	}
-	log_info("proxy started uid=%s cluster=%s rw=%s:%lld ro_port=%lld", p->uid, p->store_opts.cluster_name,
-			 p->listen_address, (long long) p->port, (long long) p->ro_port);
+	log_info("proxy started uid=%s cluster=%s rw=%s:%lld ro_port=%lld threads=%zu", p->uid,
+			 p->store_opts.cluster_name, p->listen_address, (long long) p->port, (long long) p->ro_port, p->nworkers);
 
-	evloop_run(p->loop);
+	forwarder_run(p);			/* worker 0, here, until SIGINT/SIGTERM; then every worker thread is joined */
 
 	log_info("stopping");
 	watcher_stop(p);

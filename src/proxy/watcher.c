@@ -2,9 +2,9 @@
  * src/proxy/watcher.c
  *    The proxy's store side, on a thread of its own: reads the cluster data at once when its watch reports a
  *    change and every proxyCheckInterval as a safety net, turns it into a route table (routing.c), hands
- *    that to the loop, waits (briefly) until the loop has applied it, and then publishes the proxy's report
- *    acknowledging that generation (the sentinel's fencing handshake, DESIGN.md I3). Every successful read
- *    stamps last_read_ok_ms, which the loop's watchdog checks.
+ *    that to every forwarding worker, waits (briefly) until all of them have applied it, and then publishes
+ *    the proxy's report acknowledging that generation (the sentinel's fencing handshake, DESIGN.md I3). Every
+ *    successful read stamps last_read_ok_ms, which each worker's watchdog checks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,31 +38,19 @@ typedef struct Watcher
 	char		last_invalid[512];
 } Watcher;
 
-/* watcher_post: hand rt to the loop and wait until it has applied it (so the report acknowledges real state). */
+/*
+ * watcher_post: hand rt to every forwarding worker and wait (briefly) until all of them have applied it, so
+ * that the report acknowledges real state. Should a worker be slower than the wait, the report keeps
+ * acknowledging the generation of the worker furthest behind (forwarder_acked_generation) until it catches up.
+ */
 static void
 watcher_post(Watcher *w, const RouteTable *rt)
 {
-	ProxyDaemon	   *p = w->p;
-	uint64_t	one = 1;
-	uint64_t	seq;
-	struct timespec deadline;
+	uint64_t	seq = forwarder_post_routes(w->p, rt);
 
-	pthread_mutex_lock(&p->shared.mutex);
-	p->shared.latest = *rt;
-	seq = ++p->shared.latest_seq;
-	pthread_mutex_unlock(&p->shared.mutex);
-	if (write(p->shared.wake_fd, &one, sizeof(one)) < 0)
-		log_warn("could not wake the forwarding loop: %m");
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_nsec += WATCHER_APPLY_WAIT_MS * 1000000L;
-	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-	deadline.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&p->shared.mutex);
-	while (p->shared.applied_seq < seq && !atomic_load(&p->stopping))
-		if (pthread_cond_timedwait(&p->shared.applied_cond, &p->shared.mutex, &deadline) == ETIMEDOUT)
-			break;
-	pthread_mutex_unlock(&p->shared.mutex);
+	if (!forwarder_wait_applied(w->p, seq, WATCHER_APPLY_WAIT_MS))
+		log_debug("not every forwarding worker has applied the routes yet generation=%lld",
+				  (long long) rt->generation);
 	w->posted = *rt;
 	w->have_posted = true;
 }
@@ -150,8 +138,9 @@ watcher_publish(Watcher *w)
 	int64_t		ttl;
 
 	memset(&pi, 0, sizeof(pi));
+	/* I3: never ahead of any worker: the generation every worker has applied (or gone past) */
+	pi.generation = forwarder_acked_generation(p);
 	pthread_mutex_lock(&p->shared.mutex);
-	pi.generation = p->shared.applied_generation;
 	timeout_ms = p->shared.proxy_timeout_ms;
 	pthread_mutex_unlock(&p->shared.mutex);
 	pi.proxy_timeout_ms = timeout_ms;

@@ -1,7 +1,11 @@
 """bulwark-proxy against real etcd and real PostgreSQL: routing follows the cluster data (written here by the
 test, as the sentinel would), connections to a master that lost the election are closed, reads spread over
 standbys, a store outage longer than proxyTimeout fences the proxy, and misbehaving clients hurt nobody else.
+The proxy runs its default number of forwarding threads (one per CPU) unless a test says otherwise; the
+master-change tests also run with --threads 1 and check that connections spread over several threads are all
+closed before the new generation is acknowledged.
 """
+import re
 import json
 import os
 import resource
@@ -137,9 +141,20 @@ def test_rw_port_reaches_master_and_report_acknowledges_generation(etcd, trio, p
     assert rep["uid"] == PROXY_UID and rep["proxyTimeout"] == "3s"
 
 
-def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, proxy_factory):
+def metrics(p):
+    return subprocess.run(["curl", "-s", f"http://127.0.0.1:{p.http_port}/metrics"], capture_output=True,
+                          text=True, timeout=10).stdout
+
+
+def worker_connections(p):
+    """{worker index: open connections} from /metrics (each worker refreshes its figures every 100 ms)."""
+    return {int(w): int(n) for w, n in re.findall(r'bulwark_proxy_worker_connections\{worker="(\d+)"\} (\d+)', metrics(p))}
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, proxy_factory, threads):
     write_cd(etcd, trio, master=0, generation=1)
-    p = proxy_factory()
+    p = proxy_factory(extra=("--threads", threads))
     conn = wait_for(lambda: p.connect(), timeout=10, what="the proxy to route")
     assert server_port(conn) == trio.primary.port
 
@@ -155,6 +170,32 @@ def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, pro
     assert server_port(conn2) == trio.standbys[0].port
     conn2.close()
     wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == 3, timeout=10, what="generation 3 acknowledged")
+
+
+def test_threads_spread_rw_connections_and_a_master_change_closes_all_before_the_ack(etcd, trio, proxy_factory):
+    write_cd(etcd, trio, master=0, generation=1)
+    p = proxy_factory(extra=("--threads", "2"))
+    conns = [wait_for(lambda: p.connect(), timeout=10, what="the proxy to route")]
+    # the kernel hashes connections over the two threads' SO_REUSEPORT sockets: open until both hold some
+    spread = {}
+    while len(conns) < 8 or (len(spread) < 2 and len(conns) < 40):
+        conns.append(p.connect())
+        spread = wait_for(lambda: (lambda w: sum(w.values()) == len(conns) and w)(worker_connections(p)),
+                          timeout=5, what="the per-thread connection counts")
+        spread = {w: n for w, n in spread.items() if n > 0}
+    assert len(spread) == 2, spread
+    assert all(server_port(c) == trio.primary.port for c in conns)
+
+    # "no master": the report may acknowledge generation 2 only once both threads have closed their connections
+    write_cd(etcd, trio, master=None, generation=2)
+    wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == 2, timeout=10, what="generation 2 acknowledged")
+    for c in conns:
+        with pytest.raises(psycopg.OperationalError):
+            c.execute("select 1")      # already closed when the acknowledgement was visible: no waiting
+        c.close()
+    assert wait_for(lambda: (lambda w: sum(w.values()) == 0 and w)(worker_connections(p)), timeout=5,
+                    what="every thread at 0 connections") == {0: 0, 1: 0}
+    assert f"bulwark_proxy_closed_by_route_change_total {len(conns)}" in metrics(p)
 
 
 def test_proxy_not_enabled_routes_no_writes(etcd, trio, proxy_factory):

@@ -1,10 +1,14 @@
 /*
  * tests/unit/test_forwarder.c
- *    The proxy's forwarding engine over real loopback sockets, driven one loop pass at a time: bytes arrive
- *    intact and in order both ways, a backend that does not read makes the proxy stop reading its client
- *    (backpressure, bounded memory), bytes queued when the client closes still reach the backend, and a
- *    route change closes the connections to the old target. Run under ASan and valgrind, it also shows that
- *    closed connections are freed (after their pass) and nothing leaks.
+ *    The proxy's forwarding engine over real loopback sockets. Most tests drive the workers' loops one pass
+ *    at a time from the test's thread (so the order in which workers run is the test's to choose): bytes
+ *    arrive intact and in order both ways, a backend that does not read makes the proxy stop reading its
+ *    client (backpressure, bounded memory), bytes queued when the client closes still reach the backend, and
+ *    a route change closes the connections to the old target. With two workers: the generation is
+ *    acknowledged only once every worker has closed its read-write connections (also with the workers on
+ *    their own threads), the watchdog fences every worker and unfencing re-listens in every worker, and
+ *    read-only connections are balanced over the process, not per worker. Run under ASan and valgrind, it
+ *    also shows that closed connections are freed (after their pass) and nothing leaks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,17 +19,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <signal.h>
 
 #include "log.h"
 #include "proxy/proxy.h"
+
+#define RIG_MAX_CLIENTS 64
 
 typedef struct Rig
 {
@@ -43,7 +51,7 @@ listen_any(int *port)
 
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(listen(fd, 128), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
 	*port = ntohs(sa.sin_port);
 	return fd;
@@ -60,42 +68,104 @@ free_port(void)
 }
 
 static void
-rig_routes(Rig *r, const char *db)
+rig_spin_worker(Rig *r, size_t worker, int passes)
+{
+	for (int i = 0; i < passes; i++)
+		(void) evloop_run_once(r->p.workers[worker].loop, r->p.nworkers > 1 ? 2 : 5);
+}
+
+/* rig_spin: passes of every worker's loop, in worker order */
+static void
+rig_spin(Rig *r, int passes)
+{
+	for (int i = 0; i < passes; i++)
+		for (size_t w = 0; w < r->p.nworkers; w++)
+			rig_spin_worker(r, w, 1);
+}
+
+/* rig_spin_ms: spin every worker for at least ms (past their 100 ms tick: the watchdog) */
+static void
+rig_spin_ms(Rig *r, int64_t ms)
+{
+	int64_t		until = evloop_now_ms() + ms;
+
+	while (evloop_now_ms() < until)
+		rig_spin(r, 1);
+}
+
+static uint64_t
+rig_nconns(const Rig *r)
+{
+	uint64_t	n = 0;
+
+	for (size_t w = 0; w < r->p.nworkers; w++)
+		n += r->p.workers[w].nconns;
+	return n;
+}
+
+/* rig_table: a table routing writes to db (at the rig's backend) with that generation */
+static RouteTable
+rig_table(const Rig *r, const char *db, int64_t generation)
 {
 	RouteTable	rt;
 
 	route_table_none(&rt, "");
-	rt.generation = 1;
+	rt.generation = generation;
 	snprintf(rt.rw.db_uid, sizeof(rt.rw.db_uid), "%s", db);
 	snprintf(rt.rw.host, sizeof(rt.rw.host), "127.0.0.1");
 	rt.rw.port = r->backend_port;
 	assert_true(route_target_resolve(&rt.rw));
-	forwarder_apply_routes(&r->p, &rt);
+	return rt;
+}
+
+/* rig_post: hand rt to the workers as the watcher does, and let every worker apply it */
+static void
+rig_post(Rig *r, const RouteTable *rt)
+{
+	uint64_t	seq = forwarder_post_routes(&r->p, rt);
+
+	rig_spin(r, 2);
+	assert_true(forwarder_wait_applied(&r->p, seq, 0));
 }
 
 static void
-rig_init(Rig *r)
+rig_routes(Rig *r, const char *db, int64_t generation)
+{
+	RouteTable	rt = rig_table(r, db, generation);
+
+	rig_post(r, &rt);
+}
+
+static void
+rig_init_threads(Rig *r, int threads, bool ro_port)
 {
 	char		err[256];
 
 	memset(r, 0, sizeof(*r));
 	log_set_level(LOG_LEVEL_ERROR);
+	signal(SIGPIPE, SIG_IGN);
 	r->backend_listen = listen_any(&r->backend_port);
 	r->p.listen_address = "127.0.0.1";
 	r->p.port = free_port();
-	r->p.ro_port = 0;
+	r->p.ro_port = ro_port ? free_port() : 0;
 	r->p.ro_fallback = "master";
 	r->p.backend_connect_timeout_ms = 2000;
 	r->p.max_connections = 100;
 	r->p.stop_listening = true;
+	r->p.threads = threads;
 	r->p.uid = "p1";
-	pthread_mutex_init(&r->p.shared.mutex, NULL);
-	pthread_cond_init(&r->p.shared.applied_cond, NULL);
 	r->p.shared.proxy_timeout_ms = 3000;
-	/* the store "was read" far in the future: the watchdog stays quiet; the fence test fences by hand */
+	/* the store "was read" far in the future: the watchdog stays quiet; the fence tests move it */
 	atomic_store(&r->p.last_read_ok_ms, evloop_now_ms() + 3600 * 1000);
 	assert_true(forwarder_init(&r->p, err, sizeof(err)));
-	rig_routes(r, "db0");
+	assert_int_equal(r->p.nworkers, threads);
+	rig_routes(r, "db0", 1);
+}
+
+static void
+rig_init(Rig *r)
+{
+	rig_init_threads(r, 1, false);
 }
 
 static void
@@ -103,27 +173,26 @@ rig_finish(Rig *r)
 {
 	forwarder_finish(&r->p);
 	close(r->backend_listen);
-	pthread_mutex_destroy(&r->p.shared.mutex);
-	pthread_cond_destroy(&r->p.shared.applied_cond);
 }
 
-static void
-rig_spin(Rig *r, int passes)
-{
-	for (int i = 0; i < passes; i++)
-		(void) evloop_run_once(r->p.loop, 5);
-}
-
-/* rig_connect: a client connected through the proxy, and the backend's side of it. */
-static void
-rig_connect(Rig *r, int *client, int *backend)
+/* client_connect: a non-blocking client socket connecting to port on loopback */
+static int
+client_connect(int port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 
-	sa.sin_port = htons((uint16_t) r->p.port);
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	assert_true(*client >= 0);
-	assert_true(connect(*client, (struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+	sa.sin_port = htons((uint16_t) port);
+	assert_true(fd >= 0);
+	assert_true(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 || errno == EINPROGRESS);
+	return fd;
+}
+
+/* rig_connect_port: a client connected through the proxy's port, and the backend's side of it. */
+static void
+rig_connect_port(Rig *r, int port, int *client, int *backend)
+{
+	*client = client_connect(port);
 	*backend = -1;
 	for (int i = 0; i < 200 && *backend < 0; i++)
 	{
@@ -132,6 +201,54 @@ rig_connect(Rig *r, int *client, int *backend)
 	}
 	assert_true(*backend >= 0);
 	rig_spin(r, 3);
+}
+
+static void
+rig_connect(Rig *r, int *client, int *backend)
+{
+	rig_connect_port(r, (int) r->p.port, client, backend);
+}
+
+/*
+ * rig_connect_spread: n >= min_n clients on the read-write port, until every worker holds at least one
+ * (SO_REUSEPORT hashes connections over the workers: which worker gets which is the kernel's choice).
+ */
+static int
+rig_connect_spread(Rig *r, int min_n, int *clients, int *backends)
+{
+	int			n = 0;
+	bool		spread = false;
+
+	while (n < RIG_MAX_CLIENTS && (n < min_n || !spread))
+	{
+		rig_connect(r, &clients[n], &backends[n]);
+		n++;
+		spread = true;
+		for (size_t w = 0; w < r->p.nworkers; w++)
+			spread &= r->p.workers[w].nconns > 0;
+	}
+	assert_true(spread);
+	assert_int_equal(rig_nconns(r), n);
+	return n;
+}
+
+/* wait_eof: whether fd sees its peer close (EOF or reset) within timeout_ms */
+static bool
+wait_eof(int fd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char		buf[64];
+
+	while (poll(&pfd, 1, timeout_ms) == 1)
+	{
+		ssize_t		n = read(fd, buf, sizeof(buf));
+
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0 && errno != EAGAIN)
+			return false;
+	}
+	return false;
 }
 
 /* pump_read: read what fd has (spinning the proxy) until want bytes arrived or nothing moves for a while. */
@@ -184,7 +301,6 @@ test_bytes_flow_both_ways_in_order(void **state)
 		if (n > 0)
 			off += (size_t) n;
 		rig_spin(&r, 1);
-		(void) pump_read;
 	}
 	assert_int_equal(pump_read(&r, b, got, sizeof(got)), sizeof(got));
 	assert_memory_equal(got, big, sizeof(big));
@@ -197,7 +313,8 @@ test_bytes_flow_both_ways_in_order(void **state)
 	close(c);
 	close(b);
 	rig_spin(&r, 5);
-	assert_int_equal(r.p.nconns, 0);
+	assert_int_equal(rig_nconns(&r), 0);
+	assert_int_equal(atomic_load(&r.p.open_conns), 0);
 	rig_finish(&r);
 }
 
@@ -213,7 +330,6 @@ test_backend_not_reading_stops_reading_the_client(void **state)
 	int			sz = 65536;
 
 	(void) state;
-	signal(SIGPIPE, SIG_IGN);
 	memset(chunk, 'x', sizeof(chunk));
 	rig_init(&r);
 	rig_connect(&r, &c, &b);
@@ -289,7 +405,7 @@ test_bytes_queued_when_client_closes_reach_backend(void **state)
 	rig_spin(&r, 3);
 	assert_int_equal(read(b, got, sizeof(got)), 0);
 	close(b);
-	assert_int_equal(r.p.nconns, 0);
+	assert_int_equal(rig_nconns(&r), 0);
 	rig_finish(&r);
 }
 
@@ -304,11 +420,12 @@ test_route_change_closes_connections_to_old_target(void **state)
 	(void) state;
 	rig_init(&r);
 	rig_connect(&r, &c, &b);
-	assert_int_equal(r.p.nconns, 1);
-	rig_routes(&r, "db1");		/* a new master (same address in this rig, another DB) */
+	assert_int_equal(rig_nconns(&r), 1);
+	rig_routes(&r, "db1", 2);	/* a new master (same address in this rig, another DB) */
 	rig_spin(&r, 3);
-	assert_int_equal(r.p.nconns, 0);
-	assert_int_equal(r.p.metrics.closed_by_route_change, 1);
+	assert_int_equal(rig_nconns(&r), 0);
+	assert_int_equal(r.p.workers[0].metrics.closed_by_route_change, 1);
+	assert_int_equal(forwarder_acked_generation(&r.p), 2);
 	assert_int_equal(read(c, buf, sizeof(buf)), 0);
 	close(c);
 	close(b);
@@ -327,9 +444,9 @@ test_fence_closes_everything_and_stops_listening(void **state)
 	(void) state;
 	rig_init(&r);
 	rig_connect(&r, &c, &b);
-	forwarder_fence(&r.p, "test");
+	forwarder_fence(&r.p.workers[0], "test");
 	rig_spin(&r, 2);
-	assert_int_equal(r.p.nconns, 0);
+	assert_int_equal(rig_nconns(&r), 0);
 	sa.sin_port = htons((uint16_t) r.p.port);
 	probe = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(probe, (struct sockaddr *) &sa, sizeof(sa)), -1);
@@ -337,6 +454,254 @@ test_fence_closes_everything_and_stops_listening(void **state)
 	close(probe);
 	close(c);
 	close(b);
+	rig_finish(&r);
+}
+
+/*
+ * DESIGN.md I3 with two workers: the new generation (no route to db0 any more) is acknowledged only once
+ * every worker has closed its read-write connections; a worker that has not run yet holds the
+ * acknowledgement back.
+ */
+static void
+test_route_change_is_acked_only_after_every_worker_closed_its_connections(void **state)
+{
+	Rig			r;
+	int			clients[RIG_MAX_CLIENTS];
+	int			backends[RIG_MAX_CLIENTS];
+	int			n;
+	RouteTable	rt;
+	uint64_t	seq;
+	uint64_t	held_by_worker1;
+
+	(void) state;
+	rig_init_threads(&r, 2, false);
+	n = rig_connect_spread(&r, 8, clients, backends);
+	held_by_worker1 = r.p.workers[1].nconns;
+	assert_int_equal(forwarder_acked_generation(&r.p), 1);
+
+	/* the watcher posts generation 2 (another master); only worker 0 gets to run */
+	rt = rig_table(&r, "db1", 2);
+	seq = forwarder_post_routes(&r.p, &rt);
+	rig_spin_worker(&r, 0, 3);
+	assert_int_equal(r.p.workers[0].nconns, 0);
+	assert_int_equal(r.p.workers[1].nconns, held_by_worker1);
+	assert_false(forwarder_wait_applied(&r.p, seq, 20));
+	assert_int_equal(forwarder_acked_generation(&r.p), 1);
+
+	/* worker 1 runs: now every worker has applied it, and only now is generation 2 acknowledged */
+	rig_spin_worker(&r, 1, 1);
+	assert_true(forwarder_wait_applied(&r.p, seq, 0));
+	assert_int_equal(forwarder_acked_generation(&r.p), 2);
+	assert_int_equal(rig_nconns(&r), 0);
+	assert_int_equal(r.p.workers[0].metrics.closed_by_route_change + r.p.workers[1].metrics.closed_by_route_change,
+					 n);
+	for (int i = 0; i < n; i++)
+	{
+		assert_true(wait_eof(clients[i], 2000));
+		close(clients[i]);
+		close(backends[i]);
+	}
+	rig_finish(&r);
+}
+
+static void *
+run_forwarder(void *arg)
+{
+	forwarder_run(arg);
+	return NULL;
+}
+
+/* The same with the workers on their own threads, woken by their eventfds as in the daemon. */
+static void
+test_threaded_workers_close_every_connection_before_the_ack(void **state)
+{
+	Rig			r;
+	char		err[256];
+	pthread_t	main_worker;
+	int			clients[RIG_MAX_CLIENTS];
+	int			backends[RIG_MAX_CLIENTS];
+	int			n = 0;
+	ProxySnapshot s;
+	RouteTable	rt;
+	uint64_t	seq;
+	bool		spread = false;
+
+	(void) state;
+	rig_init_threads(&r, 2, false);
+	assert_true(forwarder_start(&r.p, err, sizeof(err)));
+	assert_int_equal(pthread_create(&main_worker, NULL, run_forwarder, &r.p), 0);
+
+	while (n < RIG_MAX_CLIENTS && (n < 8 || !spread))
+	{
+		clients[n] = client_connect((int) r.p.port);
+		backends[n] = -1;
+		for (int i = 0; i < 2000 && backends[n] < 0; i++)
+		{
+			backends[n] = accept4(r.backend_listen, NULL, NULL, SOCK_NONBLOCK);
+			if (backends[n] < 0)
+				usleep(1000);
+		}
+		assert_true(backends[n] >= 0);
+		n++;
+		/* the workers' copies of their counters are refreshed on their 100 ms tick */
+		for (int i = 0; i < 50; i++)
+		{
+			forwarder_snapshot(&r.p, &s);
+			if (s.total.current[LISTENER_RW] == (uint64_t) n)
+				break;
+			usleep(10 * 1000);
+		}
+		assert_int_equal(s.total.current[LISTENER_RW], n);
+		spread = s.worker_conns[0] > 0 && s.worker_conns[1] > 0;
+	}
+	assert_true(spread);
+
+	rt = rig_table(&r, "db1", 2);
+	seq = forwarder_post_routes(&r.p, &rt);
+	assert_true(forwarder_wait_applied(&r.p, seq, 5000));
+	assert_int_equal(forwarder_acked_generation(&r.p), 2);
+	/* each worker's copy was taken when it had applied the table: none had a connection left */
+	forwarder_snapshot(&r.p, &s);
+	assert_int_equal(s.worker_conns[0], 0);
+	assert_int_equal(s.worker_conns[1], 0);
+	assert_int_equal(s.total.closed_by_route_change, n);
+	for (int i = 0; i < n; i++)
+	{
+		assert_true(wait_eof(clients[i], 2000));
+		close(clients[i]);
+		close(backends[i]);
+	}
+
+	forwarder_stop(&r.p);
+	assert_int_equal(pthread_join(main_worker, NULL), 0);
+	rig_finish(&r);
+}
+
+/* The watchdog runs in every worker: all of them fence (and stop listening), all of them come back. */
+static void
+test_watchdog_fences_every_worker_and_unfencing_relistens_in_each(void **state)
+{
+	Rig			r;
+	int			clients[RIG_MAX_CLIENTS];
+	int			backends[RIG_MAX_CLIENTS];
+	int			n;
+	int			c;
+	int			b;
+
+	(void) state;
+	rig_init_threads(&r, 2, false);
+	n = rig_connect_spread(&r, 4, clients, backends);
+
+	atomic_store(&r.p.last_read_ok_ms, evloop_now_ms() - 10 * 1000);
+	rig_spin_ms(&r, 250);
+	for (size_t w = 0; w < r.p.nworkers; w++)
+	{
+		assert_true(r.p.workers[w].fenced);
+		assert_int_equal(r.p.workers[w].nconns, 0);
+		assert_int_equal(r.p.workers[w].listeners[LISTENER_RW].fd, -1);
+	}
+	assert_int_equal(r.p.workers[0].metrics.watchdog_fences, 1);
+	for (int i = 0; i < n; i++)
+	{
+		assert_true(wait_eof(clients[i], 2000));
+		close(clients[i]);
+		close(backends[i]);
+	}
+	{
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int			probe = socket(AF_INET, SOCK_STREAM, 0);
+
+		sa.sin_port = htons((uint16_t) r.p.port);
+		assert_int_equal(connect(probe, (struct sockaddr *) &sa, sizeof(sa)), -1);
+		assert_int_equal(errno, ECONNREFUSED);
+		close(probe);
+	}
+
+	/* the store is readable again: every worker re-applies the routes and listens */
+	atomic_store(&r.p.last_read_ok_ms, evloop_now_ms() + 3600 * 1000);
+	rig_spin_ms(&r, 250);
+	for (size_t w = 0; w < r.p.nworkers; w++)
+	{
+		assert_false(r.p.workers[w].fenced);
+		assert_true(r.p.workers[w].listeners[LISTENER_RW].fd >= 0);
+	}
+	rig_connect(&r, &c, &b);
+	assert_int_equal(rig_nconns(&r), 1);
+	close(c);
+	close(b);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/* Read-only least connections counts every worker's connections, not each worker's own. */
+static void
+test_ro_balance_spans_workers(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			clients[8];
+	int			backends[8];
+
+	(void) state;
+	rig_init_threads(&r, 2, true);
+	rt = rig_table(&r, "db0", 2);
+	rt.ro_count = 2;
+	rt.ro[0] = rt.rw;
+	snprintf(rt.ro[0].db_uid, sizeof(rt.ro[0].db_uid), "db1");
+	rt.ro[1] = rt.rw;
+	snprintf(rt.ro[1].db_uid, sizeof(rt.ro[1].db_uid), "db2");
+	rig_post(&r, &rt);
+
+	for (int i = 0; i < 8; i++)
+		rig_connect_port(&r, (int) r.p.ro_port, &clients[i], &backends[i]);
+	assert_int_equal(rig_nconns(&r), 8);
+	assert_int_equal(balance_count(&r.p.ro_balance, &rt.ro[0]), 4);
+	assert_int_equal(balance_count(&r.p.ro_balance, &rt.ro[1]), 4);
+
+	/* db1 leaves the read-only set: its 4 connections close, wherever they were, and its count goes */
+	rt.ro_count = 1;
+	rt.ro[0] = rt.ro[1];
+	rt.generation = 3;
+	rig_post(&r, &rt);
+	assert_int_equal(rig_nconns(&r), 4);
+	for (int i = 0; i < 8; i++)
+	{
+		close(clients[i]);
+		close(backends[i]);
+	}
+	rig_spin(&r, 5);
+	assert_int_equal(rig_nconns(&r), 0);
+	assert_int_equal(balance_count(&r.p.ro_balance, &rt.ro[0]), 0);
+	rig_finish(&r);
+}
+
+/* --max-connections holds over every worker together. */
+static void
+test_max_connections_is_global(void **state)
+{
+	Rig			r;
+	int			clients[RIG_MAX_CLIENTS];
+	int			backends[RIG_MAX_CLIENTS];
+	int			n;
+	int			extra;
+
+	(void) state;
+	rig_init_threads(&r, 2, false);
+	n = rig_connect_spread(&r, 2, clients, backends);
+	r.p.max_connections = n;
+	extra = client_connect((int) r.p.port);
+	rig_spin(&r, 3);
+	assert_true(wait_eof(extra, 2000));
+	assert_int_equal(rig_nconns(&r), n);
+	assert_int_equal(r.p.workers[0].metrics.refused[LISTENER_RW] + r.p.workers[1].metrics.refused[LISTENER_RW], 1);
+	close(extra);
+	for (int i = 0; i < n; i++)
+	{
+		close(clients[i]);
+		close(backends[i]);
+	}
+	rig_spin(&r, 5);
+	assert_int_equal(atomic_load(&r.p.open_conns), 0);
 	rig_finish(&r);
 }
 
@@ -349,6 +714,11 @@ main(void)
 		cmocka_unit_test(test_bytes_queued_when_client_closes_reach_backend),
 		cmocka_unit_test(test_route_change_closes_connections_to_old_target),
 		cmocka_unit_test(test_fence_closes_everything_and_stops_listening),
+		cmocka_unit_test(test_route_change_is_acked_only_after_every_worker_closed_its_connections),
+		cmocka_unit_test(test_threaded_workers_close_every_connection_before_the_ack),
+		cmocka_unit_test(test_watchdog_fences_every_worker_and_unfencing_relistens_in_each),
+		cmocka_unit_test(test_ro_balance_spans_workers),
+		cmocka_unit_test(test_max_connections_is_global),
 	};
 
 	return cmocka_run_group_tests_name("forwarder", tests, NULL, NULL);
