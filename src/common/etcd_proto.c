@@ -26,6 +26,8 @@ etcd_compare_target_to_string(EtcdCompareTarget target)
 			return "CREATE";
 		case ETCD_COMPARE_MOD:
 			return "MOD";
+		case ETCD_COMPARE_LEASE:
+			return "LEASE";
 	}
 	return "unknown";
 }
@@ -194,6 +196,9 @@ proto_new_compare(const char *key, size_t key_len, EtcdCompareTarget target, int
 		case ETCD_COMPARE_MOD:
 			field = "mod_revision";
 			break;
+		case ETCD_COMPARE_LEASE:
+			field = "lease";
+			break;
 	}
 	if (!proto_set_bytes(cmp, "key", key, key_len) ||
 		!proto_set_string(cmp, "target", etcd_compare_target_to_string(target)) ||
@@ -219,6 +224,44 @@ etcd_proto_build_txn_put(const char *key, size_t key_len, EtcdCompareTarget targ
 								proto_wrap("request_put", proto_new_put(key, key_len, value, value_len, lease))) ||
 		!proto_set_array_of_one(txn, "failure",
 								proto_wrap("request_range", proto_new_key_range(key, key_len, NULL, 0))))
+	{
+		json_decref(txn);
+		return NULL;
+	}
+	return proto_dump(txn);
+}
+
+char *
+etcd_proto_build_txn_put_guarded(const char *key, size_t key_len, EtcdCompareTarget target, int64_t revision,
+								 const char *value, size_t value_len, int64_t lease, const char *guard_key,
+								 size_t guard_key_len, int64_t guard_lease)
+{
+	json_t	   *txn = json_object();
+	json_t	   *compare = json_array();
+	json_t	   *failure = json_array();
+
+	if (txn == NULL || compare == NULL || failure == NULL ||
+		json_object_set_new(txn, "compare", compare) != 0)
+	{
+		json_decref(txn);
+		json_decref(compare);
+		json_decref(failure);
+		return NULL;
+	}
+	if (json_object_set_new(txn, "failure", failure) != 0)
+	{
+		json_decref(txn);
+		json_decref(failure);
+		return NULL;
+	}
+	if (json_array_append_new(compare, proto_new_compare(key, key_len, target, revision)) != 0 ||
+		json_array_append_new(compare, proto_new_compare(guard_key, guard_key_len, ETCD_COMPARE_LEASE,
+														 guard_lease)) != 0 ||
+		!proto_set_array_of_one(txn, "success",
+								proto_wrap("request_put", proto_new_put(key, key_len, value, value_len, lease))) ||
+		json_array_append_new(failure, proto_wrap("request_range", proto_new_key_range(key, key_len, NULL, 0))) != 0 ||
+		json_array_append_new(failure, proto_wrap("request_range",
+												  proto_new_key_range(guard_key, guard_key_len, NULL, 0))) != 0)
 	{
 		json_decref(txn);
 		return NULL;
@@ -596,6 +639,13 @@ etcd_proto_parse_delete_range(const char *body, size_t len, int64_t *deleted, in
 	return ok;
 }
 
+void
+etcd_txn_result_finish(EtcdTxnResult *txn)
+{
+	store_kv_list_finish(&txn->range);
+	store_kv_list_finish(&txn->range2);
+}
+
 bool
 etcd_proto_parse_txn(const char *body, size_t len, EtcdTxnResult *out, StoreError *err)
 {
@@ -627,17 +677,25 @@ etcd_proto_parse_txn(const char *body, size_t len, EtcdTxnResult *out, StoreErro
 				goto fail;
 			}
 			range = json_object_get(r, "response_range");
-			if (range == NULL || result.has_range)
+			if (range == NULL || result.has_range2)
 				continue;
 			if (!json_is_object(range))
 			{
 				store_error_set(err, STORE_ERR_PROTOCOL, "field \"response_range\" is not an object");
 				goto fail;
 			}
-			if (!proto_parse_kvs(range, &result.range, err))
+			if (!proto_parse_kvs(range, result.has_range ? &result.range2 : &result.range, err))
 				goto fail;
-			result.range.revision = result.revision;
-			result.has_range = true;
+			if (result.has_range)
+			{
+				result.range2.revision = result.revision;
+				result.has_range2 = true;
+			}
+			else
+			{
+				result.range.revision = result.revision;
+				result.has_range = true;
+			}
 		}
 	}
 	json_decref(root);
@@ -646,6 +704,7 @@ etcd_proto_parse_txn(const char *body, size_t len, EtcdTxnResult *out, StoreErro
 
 fail:
 	store_kv_list_finish(&result.range);
+	store_kv_list_finish(&result.range2);
 	json_decref(root);
 	return false;
 }

@@ -37,6 +37,7 @@ typedef enum EtcdCompareTarget
 {
 	ETCD_COMPARE_CREATE = 0,	/* compare the key's create_revision (0 = the key does not exist) */
 	ETCD_COMPARE_MOD,			/* compare the key's mod_revision */
+	ETCD_COMPARE_LEASE,			/* compare the key's lease (0 = no lease, or no key) */
 } EtcdCompareTarget;
 
 const char *etcd_compare_target_to_string(EtcdCompareTarget target);
@@ -47,6 +48,15 @@ const char *etcd_compare_target_to_string(EtcdCompareTarget target);
  */
 char *etcd_proto_build_txn_put(const char *key, size_t key_len, EtcdCompareTarget target, int64_t revision,
 							   const char *value, size_t value_len, int64_t lease);
+
+/*
+ * etcd_proto_build_txn_put_guarded: as etcd_proto_build_txn_put with a second compare, "guard_key is bound to
+ * guard_lease" (a leader key held on the writer's lease): the put happens only while the writer still holds it.
+ * On failure it reads the key, then the guard key.
+ */
+char *etcd_proto_build_txn_put_guarded(const char *key, size_t key_len, EtcdCompareTarget target, int64_t revision,
+									   const char *value, size_t value_len, int64_t lease, const char *guard_key,
+									   size_t guard_key_len, int64_t guard_lease);
 
 /* etcd_proto_build_txn_delete: a txn that deletes key if its mod_revision equals mod_revision. */
 char *etcd_proto_build_txn_delete(const char *key, size_t key_len, int64_t mod_revision);
@@ -83,11 +93,16 @@ typedef struct EtcdTxnResult
 	int64_t		revision;		/* header revision: of the write when it succeeded */
 	bool		has_range;		/* a response_range was among the responses */
 	StoreKVList range;			/* its kvs, when has_range; finish with store_kv_list_finish */
+	bool		has_range2;		/* a second response_range */
+	StoreKVList range2;			/* its kvs, when has_range2; finish with store_kv_list_finish */
 } EtcdTxnResult;
 
-/* etcd_proto_parse_txn: the outcome of a txn and the kvs of its first response_range, if any. */
+/* etcd_proto_parse_txn: the outcome of a txn and the kvs of its first two response_ranges, if any. */
 bool etcd_proto_parse_txn(const char *body, size_t len, EtcdTxnResult *out, StoreError *err)
 	__attribute__((warn_unused_result));
+
+/* etcd_txn_result_finish: frees what etcd_proto_parse_txn filled in. */
+void etcd_txn_result_finish(EtcdTxnResult *txn);
 
 /* etcd_proto_parse_lease_grant: the granted lease ID and TTL; a non-empty "error" field fails with STORE_ERR_SERVER. */
 bool etcd_proto_parse_lease_grant(const char *body, size_t len, int64_t *lease_id, int64_t *ttl, StoreError *err)

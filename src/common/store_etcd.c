@@ -973,36 +973,56 @@ store_fill_current(const char *key, EtcdTxnResult *txn, StoreKV *current, StoreE
 	return true;
 }
 
-/* store_txn_put: the common part of store_create and store_cas */
+/* store_txn_put: the common part of store_create, store_cas and store_cas_guarded (guard_key NULL: none) */
 static bool
 store_txn_put(Store *store, const char *key, EtcdCompareTarget target, int64_t expected, const char *value,
-			  size_t value_len, int64_t lease, int64_t *revision, StoreKV *current, StoreError *err)
+			  size_t value_len, int64_t lease, const char *guard_key, int64_t guard_lease, int64_t *revision,
+			  StoreKV *current, StoreError *err)
 {
 	EtcdTxnResult txn;
 	int64_t		now_mod;
 	const char *note;
+	char	   *body;
 
-	if (key == NULL || key[0] == '\0')
+	if (key == NULL || key[0] == '\0' || (guard_key != NULL && guard_key[0] == '\0'))
 	{
 		store_error_set(err, STORE_ERR_INVALID, "empty store key");
 		return false;
 	}
-	if (!store_call_built(store, "/v3/kv/txn",
-						  etcd_proto_build_txn_put(key, strlen(key), target, expected, value, value_len, lease),
-						  true, err) ||
+	body = guard_key == NULL
+		? etcd_proto_build_txn_put(key, strlen(key), target, expected, value, value_len, lease)
+		: etcd_proto_build_txn_put_guarded(key, strlen(key), target, expected, value, value_len, lease, guard_key,
+										   strlen(guard_key), guard_lease);
+	if (!store_call_built(store, "/v3/kv/txn", body, true, err) ||
 		!etcd_proto_parse_txn(store->response.data, store->response.len, &txn, err))
 		return false;
 	if (txn.succeeded)
 	{
 		if (revision != NULL)
 			*revision = txn.revision;
-		store_kv_list_finish(&txn.range);
+		etcd_txn_result_finish(&txn);
 		return true;
 	}
 
 	now_mod = (txn.has_range && txn.range.n > 0) ? txn.range.kvs[0].mod_revision : 0;
 	/* an attempt that timed out on another member may be the very write that now makes the compare fail */
 	note = store->maybe_applied ? " (an earlier attempt of this request timed out and may have been applied)" : "";
+	if (guard_key != NULL && target == ETCD_COMPARE_MOD && now_mod == expected)
+	{
+		int64_t		held_by = (txn.has_range2 && txn.range2.n > 0) ? txn.range2.kvs[0].lease : 0;
+
+		store_error_set(err, STORE_ERR_COMPARE_FAILED,
+						"key \"%.200s\" not written: guard key \"%.200s\" is %s, not held by lease %" PRIx64 "%s", key,
+						guard_key, held_by ? "held by another lease" : "gone or without a lease",
+						(uint64_t) guard_lease, note);
+		if (!store_fill_current(key, &txn, current, err))
+		{
+			etcd_txn_result_finish(&txn);
+			return false;
+		}
+		etcd_txn_result_finish(&txn);
+		return false;
+	}
 	switch (target)
 	{
 		case ETCD_COMPARE_CREATE:
@@ -1019,13 +1039,17 @@ store_txn_put(Store *store, const char *key, EtcdCompareTarget target, int64_t e
 								"key \"%.200s\" has mod_revision %" PRId64 ", expected %" PRId64 "%s", key, now_mod,
 								expected, note);
 			break;
+		case ETCD_COMPARE_LEASE:
+			store_error_set(err, STORE_ERR_COMPARE_FAILED, "key \"%.200s\" is not bound to lease %" PRIx64 "%s", key,
+							(uint64_t) expected, note);
+			break;
 	}
 	if (!store_fill_current(key, &txn, current, err))
 	{
-		store_kv_list_finish(&txn.range);
+		etcd_txn_result_finish(&txn);
 		return false;
 	}
-	store_kv_list_finish(&txn.range);
+	etcd_txn_result_finish(&txn);
 	return false;
 }
 
@@ -1033,7 +1057,8 @@ bool
 store_create(Store *store, const char *key, const char *value, size_t value_len, int64_t lease, int64_t *revision,
 			 StoreKV *current, StoreError *err)
 {
-	return store_txn_put(store, key, ETCD_COMPARE_CREATE, 0, value, value_len, lease, revision, current, err);
+	return store_txn_put(store, key, ETCD_COMPARE_CREATE, 0, value, value_len, lease, NULL, 0, revision, current,
+						 err);
 }
 
 bool
@@ -1046,8 +1071,22 @@ store_cas(Store *store, const char *key, const char *value, size_t value_len, in
 						expected_mod_revision);
 		return false;
 	}
-	return store_txn_put(store, key, ETCD_COMPARE_MOD, expected_mod_revision, value, value_len, lease, revision,
-						 current, err);
+	return store_txn_put(store, key, ETCD_COMPARE_MOD, expected_mod_revision, value, value_len, lease, NULL, 0,
+						 revision, current, err);
+}
+
+bool
+store_cas_guarded(Store *store, const char *key, const char *value, size_t value_len, int64_t expected_mod_revision,
+				  const char *guard_key, int64_t guard_lease, int64_t *revision, StoreKV *current, StoreError *err)
+{
+	if (expected_mod_revision <= 0 || guard_key == NULL || guard_lease == 0)
+	{
+		store_error_set(err, STORE_ERR_INVALID, "a guarded compare-and-swap needs a positive mod_revision, a guard "
+						"key and a lease");
+		return false;
+	}
+	return store_txn_put(store, key, ETCD_COMPARE_MOD, expected_mod_revision, value, value_len, 0, guard_key,
+						 guard_lease, revision, current, err);
 }
 
 bool
@@ -1064,7 +1103,7 @@ store_delete_cas(Store *store, const char *key, int64_t expected_mod_revision, S
 						  true, err) ||
 		!etcd_proto_parse_txn(store->response.data, store->response.len, &txn, err))
 		return false;
-	store_kv_list_finish(&txn.range);
+	etcd_txn_result_finish(&txn);
 	if (!txn.succeeded)
 	{
 		store_error_set(err, STORE_ERR_COMPARE_FAILED, "key \"%.200s\" is not at mod_revision %" PRId64 "%s", key,

@@ -115,6 +115,15 @@ bool store_create(Store *store, const char *key, const char *value, size_t value
 bool store_cas(Store *store, const char *key, const char *value, size_t value_len, int64_t expected_mod_revision,
 			   int64_t lease, int64_t *revision, StoreKV *current, StoreError *err) __attribute__((warn_unused_result));
 
+/*
+ * store_cas_guarded: store_cas that also requires guard_key to be bound to guard_lease (a leader key created on
+ * the writer's lease), in the same txn: a writer that lost its leadership cannot write, whatever its clock says.
+ * A failed guard is STORE_ERR_COMPARE_FAILED too, with a message naming the guard key.
+ */
+bool store_cas_guarded(Store *store, const char *key, const char *value, size_t value_len,
+					   int64_t expected_mod_revision, const char *guard_key, int64_t guard_lease, int64_t *revision,
+					   StoreKV *current, StoreError *err) __attribute__((warn_unused_result));
+
 /* store_delete_cas: delete only if mod_revision equals expected (a txn); STORE_ERR_COMPARE_FAILED otherwise. */
 bool store_delete_cas(Store *store, const char *key, int64_t expected_mod_revision, StoreError *err)
 	__attribute__((warn_unused_result));

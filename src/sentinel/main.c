@@ -231,10 +231,15 @@ sentinel_lead(Sentinel *s, const ClusterData *cd, int64_t mod_revision)
 		char	   *text = cluster_data_encode(&out.cd, false);
 		StoreError	err = {0};
 
-		/* Leadership is checked again right before the write: reading the reports took time. */
+		/*
+		 * Leadership is checked again right before the write (reading the reports took time), and the write
+		 * itself only happens while the leader key is still bound to our lease, so a sentinel that lost the
+		 * leadership without noticing (a pause longer than its lease) cannot overwrite its successor's decisions.
+		 */
 		if (text == NULL || !election_leader_valid(s, sentinel_now_ms()))
 			;
-		else if (store_cas(s->store, s->key_clusterdata, text, strlen(text), mod_revision, 0, NULL, NULL, &err))
+		else if (store_cas_guarded(s->store, s->key_clusterdata, text, strlen(text), mod_revision, s->key_leader,
+								   s->lease_id, NULL, NULL, &err))
 		{
 			pthread_mutex_lock(&s->lock);
 			s->writes++;
@@ -243,7 +248,10 @@ sentinel_lead(Sentinel *s, const ClusterData *cd, int64_t mod_revision)
 		}
 		else if (err.kind == STORE_ERR_COMPARE_FAILED)
 		{
-			log_debug("cluster data changed since read, round dropped revision=%lld", (long long) mod_revision);
+			if (strstr(err.message, "guard key") != NULL)
+				log_warn("no longer the leader, decisions of this round dropped: %s", err.message);
+			else
+				log_debug("round dropped: %s", err.message);
 			pthread_mutex_lock(&s->lock);
 			s->conflicts++;
 			pthread_mutex_unlock(&s->lock);

@@ -38,7 +38,7 @@ fuzz_unary(const char *body, size_t len)
 		store_kv_list_finish(&list);
 	}
 	if (etcd_proto_parse_txn(body, len, &txn, &err))
-		store_kv_list_finish(&txn.range);
+		etcd_txn_result_finish(&txn);
 	(void) etcd_proto_parse_put(body, len, &a, &err);
 	(void) etcd_proto_parse_delete_range(body, len, &a, &b, &err);
 	(void) etcd_proto_parse_lease_grant(body, len, &a, &b, &err);

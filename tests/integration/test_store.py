@@ -84,6 +84,29 @@ def test_create_succeeds_once_then_reports_compare_failed(etcd):
     assert ok(etcd.endpoints, "get", "/test/leader")[0].split(" ")[1] == "me"
 
 
+def test_guarded_cas_writes_only_while_the_guard_key_is_on_the_writers_lease(etcd):
+    """The sentinel's write: cluster data CAS + "the leader key is still bound to my lease", in one txn."""
+    mine = ok(etcd.endpoints, "lease-grant", 30)[0]
+    other = ok(etcd.endpoints, "lease-grant", 30)[0]
+    rev = int(ok(etcd.endpoints, "put", "/test/gcd", "v0")[0])
+    ok(etcd.endpoints, "create", "/test/gleader", "s1", "--lease", mine)
+    rev = int(ok(etcd.endpoints, "cas-guarded", "/test/gcd", rev, "v1", "/test/gleader", mine)[0])
+    # the leader key is gone (our lease revoked) and another sentinel holds it on its lease: no write
+    ok(etcd.endpoints, "lease-revoke", mine)
+    ok(etcd.endpoints, "create", "/test/gleader", "s2", "--lease", other)
+    r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev, "v2", "/test/gleader", mine)
+    assert r.returncode == 5, r.stderr
+    assert "guard key \"/test/gleader\" is held by another lease" in r.stderr
+    assert ok(etcd.endpoints, "get", "/test/gcd")[0].split(" ")[1] == "v1"
+    # the right lease but a stale revision: the ordinary compare failure
+    r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev - 1, "v2", "/test/gleader", other)
+    assert r.returncode == 5 and "has mod_revision" in r.stderr, r.stderr
+    # no leader key at all
+    ok(etcd.endpoints, "lease-revoke", other)
+    r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev, "v2", "/test/gleader", other)
+    assert r.returncode == 5 and "gone or without a lease" in r.stderr, r.stderr
+
+
 def test_lease_not_kept_alive_expires_and_its_key_disappears(etcd):
     lease = ok(etcd.endpoints, "lease-grant", 2)[0]
     ok(etcd.endpoints, "put", "/test/ephemeral", "alive", "--lease", lease)

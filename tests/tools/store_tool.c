@@ -52,6 +52,8 @@ tool_usage(FILE *out)
 			"  list PREFIX                      prints: KEY VALUE MOD_REVISION, one line per key\n"
 			"  create KEY VALUE [--lease ID]    prints: REVISION (exit 5 when the key exists)\n"
 			"  cas KEY MOD_REVISION VALUE       prints: REVISION (exit 5 when the key changed)\n"
+			"  cas-guarded KEY MOD_REVISION VALUE GUARD_KEY LEASE_ID\n"
+			"                                   as cas, and only while GUARD_KEY is bound to LEASE_ID\n"
 			"  lease-grant TTL                  prints: LEASE_ID\n"
 			"  lease-keepalive ID               prints: TTL\n"
 			"  lease-revoke ID\n"
@@ -311,6 +313,20 @@ tool_run(Store *store, int argc, char **argv, const ToolOptions *opts)
 		if (!tool_parse_int64(argv[2], "mod revision", &expected))
 			return EXIT_CODE_BAD_ARGS;
 		if (!store_cas(store, argv[1], argv[3], strlen(argv[3]), expected, opts->lease, &revision, NULL, &err))
+			return tool_fail(&err);
+		printf("%" PRId64 "\n", revision);
+	}
+	else if (strcmp(cmd, "cas-guarded") == 0)
+	{
+		int64_t		expected;
+		int64_t		guard_lease;
+
+		NEED_ARGS(5);
+		if (!tool_parse_int64(argv[2], "mod revision", &expected) ||
+			!tool_parse_int64(argv[5], "lease ID", &guard_lease))
+			return EXIT_CODE_BAD_ARGS;
+		if (!store_cas_guarded(store, argv[1], argv[3], strlen(argv[3]), expected, argv[4], guard_lease, &revision,
+							   NULL, &err))
 			return tool_fail(&err);
 		printf("%" PRId64 "\n", revision);
 	}

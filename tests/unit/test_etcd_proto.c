@@ -125,7 +125,7 @@ test_txn_succeeded_gives_the_write_revision(void **state)
 	assert_true(txn.succeeded);
 	assert_int_equal(txn.revision, 7);
 	assert_false(txn.has_range);
-	store_kv_list_finish(&txn.range);
+	etcd_txn_result_finish(&txn);
 	free(body);
 }
 
@@ -147,8 +147,31 @@ test_txn_failed_without_succeeded_field_returns_the_current_kv(void **state)
 	assert_string_equal(txn.range.kvs[0].value, "v2");
 	assert_int_equal(txn.range.kvs[0].mod_revision, 8);
 	assert_int_equal(txn.range.kvs[0].create_revision, 7);
-	store_kv_list_finish(&txn.range);
+	etcd_txn_result_finish(&txn);
 	free(body);
+}
+
+static void
+test_txn_failed_guarded_returns_both_ranges(void **state)
+{
+	const char *body = "{\"header\":{\"revision\":\"12\"},\"responses\":["
+		"{\"response_range\":{\"header\":{\"revision\":\"12\"},\"kvs\":[{\"key\":\"L2Nk\",\"value\":\"djE=\","
+		"\"mod_revision\":\"10\",\"create_revision\":\"3\"}],\"count\":\"1\"}},"
+		"{\"response_range\":{\"header\":{\"revision\":\"12\"},\"kvs\":[{\"key\":\"L2w=\",\"value\":\"czI=\","
+		"\"mod_revision\":\"11\",\"create_revision\":\"11\",\"lease\":\"99\"}],\"count\":\"1\"}}]}";
+	EtcdTxnResult txn;
+	StoreError	err;
+
+	(void) state;
+	assert_true(etcd_proto_parse_txn(body, strlen(body), &txn, &err));
+	assert_false(txn.succeeded);
+	assert_true(txn.has_range && txn.has_range2);
+	assert_string_equal(txn.range.kvs[0].key, "/cd");
+	assert_int_equal(txn.range.kvs[0].mod_revision, 10);
+	assert_string_equal(txn.range2.kvs[0].key, "/l");
+	assert_string_equal(txn.range2.kvs[0].value, "s2");
+	assert_int_equal(txn.range2.kvs[0].lease, 99);
+	etcd_txn_result_finish(&txn);
 }
 
 static void
@@ -164,7 +187,7 @@ test_txn_failed_on_a_deleted_key_has_an_empty_range(void **state)
 	assert_false(txn.succeeded);
 	assert_true(txn.has_range);
 	assert_int_equal(txn.range.n, 0);
-	store_kv_list_finish(&txn.range);
+	etcd_txn_result_finish(&txn);
 }
 
 static void
@@ -671,7 +694,7 @@ test_every_parser_refuses_garbage_cleanly(void **state)
 			refused |= REFUSED_BY_RANGE;
 		}
 		if (etcd_proto_parse_txn(g, len, &txn, &err))
-			store_kv_list_finish(&txn.range);
+			etcd_txn_result_finish(&txn);
 		else
 		{
 			assert_int_equal(err.kind, STORE_ERR_PROTOCOL);
@@ -765,6 +788,25 @@ test_request_bodies_encode_keys_values_and_int64_as_etcd_expects(void **state)
 	o = json_array_get(json_object_get(root, "compare"), 0);
 	assert_string_equal(json_string_value(json_object_get(o, "target")), "CREATE");
 	assert_string_equal(json_string_value(json_object_get(o, "create_revision")), "0");
+	json_decref(root);
+	free(body);
+
+	body = etcd_proto_build_txn_put_guarded("/cd", 3, ETCD_COMPARE_MOD, 7, "v3", 2, 0, "/leader", 7,
+											INT64_C(7587869290458232321));
+	root = json_loads(body, 0, NULL);
+	assert_int_equal(json_array_size(json_object_get(root, "compare")), 2);
+	o = json_array_get(json_object_get(root, "compare"), 1);
+	assert_string_equal(json_string_value(json_object_get(o, "target")), "LEASE");
+	assert_string_equal(json_string_value(json_object_get(o, "result")), "EQUAL");
+	assert_string_equal(json_string_value(json_object_get(o, "lease")), "7587869290458232321");
+	s = decode_field(o, "key");
+	assert_string_equal(s, "/leader");
+	free(s);
+	assert_int_equal(json_array_size(json_object_get(root, "failure")), 2);
+	o = json_object_get(json_array_get(json_object_get(root, "failure"), 1), "request_range");
+	s = decode_field(o, "key");
+	assert_string_equal(s, "/leader");
+	free(s);
 	json_decref(root);
 	free(body);
 
@@ -876,6 +918,7 @@ main(void)
 		cmocka_unit_test(test_kv_without_value_has_an_empty_value),
 		cmocka_unit_test(test_txn_succeeded_gives_the_write_revision),
 		cmocka_unit_test(test_txn_failed_without_succeeded_field_returns_the_current_kv),
+		cmocka_unit_test(test_txn_failed_guarded_returns_both_ranges),
 		cmocka_unit_test(test_txn_failed_on_a_deleted_key_has_an_empty_range),
 		cmocka_unit_test(test_put_and_delete_range_give_revision_and_count),
 		cmocka_unit_test(test_lease_grant_gives_id_and_ttl),
