@@ -492,9 +492,17 @@ keeper_promote(KeeperDaemon *k, const Db *db)
 		return false;
 	if (!pgctl_is_running(&k->pgctl))
 	{
-		/* stopped: start it directly as a primary (recovery ends at startup) */
-		log_info("promoting stopped postgres db=%s by starting it without standby.signal", db->uid);
-		return keeper_set_standby_signal(k, false) && keeper_start(k);
+		/*
+		 * Stopped: start it as a standby (standby.signal stays, no upstream) and promote it like a running one.
+		 * Starting it straight as a primary ended recovery without a new timeline: it went on writing on the
+		 * timeline it had followed, which the old master had written on too, so two different histories shared
+		 * one timeline ID, which pg_rewind and the sentinel's fork checks cannot tell apart (found by the chaos
+		 * harness: three such promotions in a 30-minute run).
+		 */
+		log_info("starting stopped postgres as a standby to promote it db=%s", db->uid);
+		if (!keeper_start(k))
+			return false;
+		chg.any = false;		/* it started with the configuration just written */
 	}
 	if (!keeper_apply_sync_names(k, db, chg.any))
 		return false;

@@ -717,6 +717,16 @@ def check_protocol(cds, pxs, klogs, proxy_timeout=PROXY_TIMEOUT, slack=2.0):
     return counts, bad
 
 
+def timeline_reuse(windows):
+    """Timelines on which more than one server acknowledged writes. Every promotion starts a new timeline, so a
+    timeline written by two servers means one of them became primary without one: two different histories under
+    one timeline ID. windows: {(server, timeline): [...]}."""
+    servers = {}
+    for srv, tl in windows:
+        servers.setdefault(tl, set()).add(srv)
+    return [f"timeline {tl} by {', '.join(sorted(s))}" for tl, s in sorted(servers.items()) if len(s) > 1]
+
+
 def check(hn, final, master_ip, lsn_ok, lsn_detail):
     sync = hn.a.mode == "sync"
     events = [json.loads(line) for line in open(hn.events) if line.strip()]
@@ -772,6 +782,10 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
                                 f"({wy[0] - hn.t_start:.2f}s)")
     if overlaps:
         failures.append("overlapping write windows: " + "; ".join(overlaps[:3]))
+    reused = timeline_reuse(windows)
+    if reused:
+        failures.append("timelines written by more than one server (a primary that did not switch to a new "
+                        "timeline: two histories under one timeline ID): " + "; ".join(reused[:3]))
 
     # 3. standbys converge
     if not lsn_ok:

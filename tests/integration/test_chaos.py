@@ -87,3 +87,12 @@ def test_checker_accepts_a_correct_handover_and_flags_each_protocol_violation():
     seen = good + [_cd(102.2, 17, "b", "b", 6, roles={"b": "master"}, keeper={"b": "k2"}, boots={"k1": "N1"})]
     _, bad = chaos.check_protocol(seen, pxs, restart)
     assert bad == [], bad
+
+
+def test_checker_flags_a_timeline_written_by_two_servers():
+    """Found by a 30-minute run: a stopped standby elected master was started as a primary on the timeline the old
+    master had written on. The checker must say so."""
+    chaos = _chaos()
+    assert chaos.timeline_reuse({("10.0.0.6", 15): [], ("10.0.0.6", 16): [], ("10.0.0.4", 17): []}) == []
+    bad = chaos.timeline_reuse({("10.0.0.6", 16): [], ("10.0.0.5", 16): [], ("10.0.0.4", 17): []})
+    assert bad == ["timeline 16 by 10.0.0.5, 10.0.0.6"]

@@ -165,6 +165,37 @@ def test_swap_roles_promotes_standby_and_old_master_rejoins(etcd, ws, use_pg_rew
     print(f"promote to accepting writes: {promote_s:.3f}s")
 
 
+def test_stopped_standby_told_master_promotes_onto_a_new_timeline(etcd, ws):
+    """Found by the chaos harness: a standby whose PostgreSQL was stopped when it was elected used to be started
+    straight as a primary, which goes on writing on the timeline it followed, the one the old master wrote on.
+    It must promote onto a new timeline, like a running standby."""
+    k0, c = start_master(etcd, ws)
+    k1 = add_standby(etcd, ws, c, "db0", "k1", "db1")
+    wait_converged(k1, 1, timeout=90)
+    k0.psql("CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+    wait_for(lambda: k1.psql("SELECT count(*) FROM t", check=False) == "1", 10, "row on the standby")
+    c.dbs["db1"]["status"].update(status_from_report(k1))
+    k1.stop()                                  # the keeper stops its PostgreSQL
+    k0.stop()                                  # the old master goes away too
+    assert k1.postmaster_pid() is None
+
+    k1.start()
+    new_boot = wait_for(lambda: (lambda r: r["bootUUID"] if r and r["bootUUID"] != c.keepers["k1"] else None)(
+        k1.report()), 20, "new boot uuid")
+    c.keepers["k1"] = new_boot
+    c.dbs["db1"]["spec"].update(role="master", followers=[], initMode="none")
+    c.dbs["db1"]["spec"].pop("followConfig")
+    c.dbs["db1"]["generation"] += 1
+    del c.dbs["db0"]
+    c.master = "db1"
+    c.write()
+    wait_for(lambda: k1.psql("INSERT INTO t VALUES (2) RETURNING id", check=False) == "2", 60, "writes on db1")
+    timeline = int(k1.psql("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16)
+    assert timeline == 2, f"promoted on timeline {timeline}: it did not switch to a new timeline"
+    assert "starting stopped postgres as a standby to promote it db=db1" in k1.log()
+    assert k1.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM t") == "1,2"
+
+
 def test_keeper_killed_during_base_backup_repairs_on_next_start(etcd, ws):
     k0, c = start_master(etcd, ws)
     # enough data for the base backup to take a while
