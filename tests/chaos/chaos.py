@@ -180,6 +180,10 @@ class Harness:
         self.rng = random.Random(a.seed)
         self.ws = Path(tempfile.mkdtemp(prefix=f"chaos-{self.rid}-", dir="/tmp"))
         os.chmod(self.ws, 0o755)
+        # the agent runs as nobody, which may not be able to traverse the checkout (a 0700 clone): a copy it can read
+        self.agent_path = str(self.ws / "agent.py")
+        shutil.copy(AGENT, self.agent_path)
+        os.chmod(self.agent_path, 0o644)
         self.subnet = f"10.{self.rng.randint(64, 250)}.{self.rng.randint(0, 250)}"
         self.hosts = []
         self.namespaces = []
@@ -286,7 +290,7 @@ class Harness:
     # ---------------- the client namespace ----------------
     def agent(self, *args, timeout=30):
         argv = ["ip", "netns", "exec", self.client.ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
-                "--clear-groups", PY, AGENT, *args]
+                "--clear-groups", PY, self.agent_path, *args]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd="/")
         if r.returncode != 0:
             raise RuntimeError(f"agent {args[0]}: {r.stderr.strip()[-400:]}")
@@ -347,7 +351,7 @@ class Harness:
         shutil.chown(self.events, "nobody", "nogroup")
         ps = self.hosts_of("proxy")
         argv = ["ip", "netns", "exec", self.client.ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
-                "--clear-groups", PY, AGENT, "workload", "--proxies", ",".join(f"{h.ip}:5432" for h in ps),
+                "--clear-groups", PY, self.agent_path, "workload", "--proxies", ",".join(f"{h.ip}:5432" for h in ps),
                 "--ro", ",".join(f"{h.ip}:5433" for h in ps), "--etcd", self.etcd_eps, "--cluster", CLUSTER,
                 "--clients", str(self.a.clients), "--readers", str(self.a.readers), "--password-file",
                 str(self.su_pw), "--out", str(self.events)]
