@@ -21,6 +21,9 @@ import time
 import psycopg
 
 STOP = threading.Event()
+# Set once the watcher has recorded a cluster data version: writers start only then, so the checker knows which
+# version was current for every write (I2); a write acknowledged before the first record could not be checked.
+WATCHING = threading.Event()
 PACE = 0.01   # seconds between two writes of a client: leaves CPU to the cluster on a small machine
 
 
@@ -47,6 +50,7 @@ def writer(n, proxies, password, log):
     seq = 0
     conn = None
     rng = random.Random(n)
+    WATCHING.wait(60)
     while not STOP.is_set():
         if conn is None:
             host, port = proxies[(n + seq) % len(proxies)]
@@ -159,6 +163,7 @@ def record(log, key, ev, rev, prefix):
     kv = ev.get("kv", {})
     if rel == "clusterdata" and ev.get("type") != "DELETE":
         log.write(k="cd", t=time.time(), rev=rev, cd=summarize_cd(json.loads(base64.b64decode(kv["value"]))))
+        WATCHING.set()
     elif rel.startswith("proxies/"):
         gen = None
         if ev.get("type") != "DELETE":
@@ -187,6 +192,7 @@ def watcher(endpoints, cluster, log):
                     raise OSError("no answer")
                 if cd:
                     log.write(k="cd", t=time.time(), rev=rev, cd=summarize_cd(cd))
+                    WATCHING.set()
                     last_rev = rev
                 body["create_request"]["start_revision"] = (last_rev or rev) + 1
             c.request("POST", "/v3/watch", json.dumps(body))
