@@ -721,6 +721,30 @@ def check_protocol(cds, pxs, klogs, proxy_timeout=PROXY_TIMEOUT, slack=2.0):
     return counts, bad
 
 
+def failover_durations(cds, writes, addr, t_start):
+    """One entry per change of the cluster data's master: the time from the last write acknowledged (by any
+    server) before the change to the first write the new master acknowledged while it was still the master
+    (before the next change): the gap a client sees. None when the new master took no write before it was
+    replaced; the next change is then timed from the same last write, so chained failovers add up."""
+    changes = []
+    prev = None
+    for c in cds:
+        m = c["cd"]["master"]
+        if m and m != prev:
+            changes.append((c, m))
+            prev = m
+    out = []
+    for i in range(1, len(changes)):
+        pm, (c, m) = changes[i - 1][1], changes[i]
+        t_end = changes[i + 1][0]["t"] if i + 1 < len(changes) else float("inf")
+        new_ip = addr(c, m)
+        before = [e["t1"] for e in writes if e["t1"] <= c["t"]]
+        after = [e["t1"] for e in writes if e["srv"] == new_ip and c["t"] <= e["t1"] < t_end]
+        out.append({"from": pm, "to": m, "at": round(c["t"] - t_start, 2),
+                    "duration": round(min(after) - max(before), 2) if before and after else None})
+    return out
+
+
 def timeline_reuse(windows):
     """Timelines on which more than one server acknowledged writes. Every promotion starts a new timeline, so a
     timeline written by two servers means one of them became primary without one: two different histories under
@@ -825,22 +849,7 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
 
     # failovers: master changes in the cluster data, timed by the writes around them
     ack_times = sorted(e["t1"] for e in acks + ctrs)
-    failovers = []
-    prev = prev_ip = None
-    for c in cds:
-        m = c["cd"]["master"]
-        if prev and m and m != prev:
-            new_ip = addr(c, m)
-            old_ip = prev_ip
-            before = sorted(e["t1"] for e in acks + ctrs if e["srv"] == old_ip and e["t1"] <= c["t"])
-            after = [e["t1"] for e in acks + ctrs if e["srv"] == new_ip and e["t1"] >= c["t"]]
-            if before and after:
-                failovers.append({"from": prev, "to": m, "at": round(c["t"] - hn.t_start, 2),
-                                  "duration": round(min(after) - before[-1], 2)})
-            else:
-                failovers.append({"from": prev, "to": m, "at": round(c["t"] - hn.t_start, 2), "duration": None})
-        if m:
-            prev, prev_ip = m, addr(c, m)
+    failovers = failover_durations(cds, acks + ctrs, addr, hn.t_start)
     gaps = [b - a for a, b in zip(ack_times, ack_times[1:]) if b - a > 1.0]
     durs = [f["duration"] for f in failovers if f["duration"] is not None]
     kinds = {}
@@ -882,7 +891,8 @@ def print_report(r):
     print(f"failovers: {r['failovers']}  durations (s): {r['failover_duration_s']}")
     for f in r["failover_list"]:
         print(f"   at {f['at']:>7}s  {f['from']} -> {f['to']}  "
-              + (f"{f['duration']}s" if f["duration"] is not None else "(no write on the old master before it)"))
+              + (f"{f['duration']}s" if f["duration"] is not None
+                 else "(not timed: the new master took no write before the next change)"))
     print(f"time without a writable master: {r['time_without_writable_master_s']}s "
           f"(longest gap {r['longest_write_gap_s']}s); convergence after heal {r['convergence_after_heal_s']}s")
     print(f"writes per server/timeline: {r['servers']}")

@@ -96,3 +96,22 @@ def test_checker_flags_a_timeline_written_by_two_servers():
     assert chaos.timeline_reuse({("10.0.0.6", 15): [], ("10.0.0.6", 16): [], ("10.0.0.4", 17): []}) == []
     bad = chaos.timeline_reuse({("10.0.0.6", 16): [], ("10.0.0.5", 16): [], ("10.0.0.4", 17): []})
     assert bad == ["timeline 16 by 10.0.0.5, 10.0.0.6"]
+
+
+def test_failover_durations_stop_at_the_next_master_change():
+    """A master replaced before it acknowledged a write is not timed by that server's writes of a later term
+    (a 30-minute async run printed 269 s "failovers" that were such artifacts)."""
+    chaos = _chaos()
+    ips = {"a": "10.0.0.4", "b": "10.0.0.5", "c": "10.0.0.6"}
+
+    def cd(t, m):
+        return {"t": t, "cd": {"master": m}}
+
+    cds = [cd(0, "a"), cd(10, "b"), cd(12, "c"), cd(300, "b2")]
+    ips["b2"] = ips["b"]
+    writes = [{"srv": "10.0.0.4", "t1": 9.5}, {"srv": "10.0.0.6", "t1": 15.0}, {"srv": "10.0.0.5", "t1": 301.0}]
+    out = chaos.failover_durations(cds, writes, lambda c, uid: ips[uid], 0)
+    assert [(f["from"], f["to"], f["duration"]) for f in out] == [("a", "b", None), ("b", "c", 5.5),
+                                                                   ("c", "b2", 286.0)]
+    out = chaos.failover_durations([cd(0, "a"), cd(10, "c")], writes, lambda c, uid: ips[uid], 0)
+    assert out[0]["duration"] == 5.5
