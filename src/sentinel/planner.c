@@ -1040,6 +1040,15 @@ compare_most_advanced(const void *a, const void *b)
 	return strcmp(x->uid, y->uid);
 }
 
+/* sync_candidate: db may be listed as a synchronous standby of master (its keeper allows it, same timeline). */
+static bool
+sync_candidate(Plan *plan, const Db *master, const Db *db)
+{
+	const Keeper *k = cluster_data_find_keeper(plan->cd, db->spec.keeper_uid);
+
+	return k != NULL && k->status.can_be_synchronous_replica && db->status.timeline_id == master->status.timeline_id;
+}
+
 /*
  * add_sync_candidates: in synchronous mode, the standbys a new master lists at once besides those carried over
  * from the old master: good standbys on its timeline that may be synchronous, most advanced first, up to
@@ -1062,14 +1071,10 @@ add_sync_candidates(Plan *plan, Db *nm, const Db *old)
 	for (size_t i = 0; i < plan->cd->db_count; i++)
 	{
 		Db		   *db = plan->cd->dbs[i];
-		const Keeper *k;
 
 		if (db == nm || db == old || !db_is_standby_type(db) ||
-			string_list_contains(&nm->spec.synchronous_standbys, db->uid))
-			continue;
-		k = cluster_data_find_keeper(plan->cd, db->spec.keeper_uid);
-		if (k == NULL || !k->status.can_be_synchronous_replica || db_state(plan, db) != DB_STATE_GOOD ||
-			db->status.timeline_id != nm->status.timeline_id)
+			string_list_contains(&nm->spec.synchronous_standbys, db->uid) ||
+			db_state(plan, db) != DB_STATE_GOOD || !sync_candidate(plan, nm, db))
 			continue;
 		cand[n++] = db;
 	}
@@ -1562,11 +1567,7 @@ manage_sync_standbys(Plan *plan, Db *master, Db **good, size_t good_count)
 	}
 	for (size_t g = 0; g < good_count && next.count < max; g++)
 	{
-		const Keeper *k = cluster_data_find_keeper(plan->cd, good[g]->spec.keeper_uid);
-
-		if (k == NULL || !k->status.can_be_synchronous_replica || string_list_contains(&next, good[g]->uid))
-			continue;
-		if (good[g]->status.timeline_id != master->status.timeline_id)
+		if (!sync_candidate(plan, master, good[g]) || string_list_contains(&next, good[g]->uid))
 			continue;
 		list_append(plan, &next, good[g]->uid);
 		added = added || !string_list_contains(&prev, good[g]->uid);

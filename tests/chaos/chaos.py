@@ -36,6 +36,16 @@ REPL_PASSWORD = "chaos-repl-pw"
 PROXY_TIMEOUT = 3.0
 
 
+def stop_proc(proc, timeout):
+    """SIGTERM, then SIGKILL after timeout seconds; waits for the process either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -132,12 +142,7 @@ class Host:
         """SIGCONT, SIGTERM (a keeper stops its PostgreSQL), then SIGKILL of whatever is left in the namespace."""
         self.signal_all(signal.SIGCONT)
         if self.running():
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_proc(self.proc, 15)
         deadline = time.monotonic() + 5
         while self.ns_pids() and time.monotonic() < deadline:
             if self.kind == "keeper" and self.postmaster_pid():
@@ -361,12 +366,7 @@ class Harness:
 
     def stop_workload(self):
         if self.workload and self.workload.poll() is None:
-            self.workload.terminate()
-            try:
-                self.workload.wait(20)
-            except subprocess.TimeoutExpired:
-                self.workload.kill()
-                self.workload.wait(10)
+            stop_proc(self.workload, 20)
 
     # ---------------- faults ----------------
     def leader_sentinel(self):
