@@ -3,7 +3,8 @@
 etcd:  a fresh one-member etcd 3.4 for each test.
 etcd3: a fresh three-member etcd 3.4 for each test (heartbeat 100 ms, election timeout 1 s).
 cluster_factory: make(**LocalCluster options) starts a whole cluster on the test's etcd (local_cluster.py);
-    every cluster made is stopped after the test.
+    every cluster made is stopped after the test; when the test failed, every daemon's log tail and every
+    PostgreSQL's own log tail are printed first.
 Both expose .endpoints, .members (with .client_url, .pid, .kill(), .stop(), .start()) and .stop_all(), and are
 always stopped and removed after the test, passed or failed. See etcd_fixture.py.
 """
@@ -34,7 +35,7 @@ def etcd(request):
 
 
 @pytest.fixture
-def cluster_factory(etcd):
+def cluster_factory(request, etcd):
     from local_cluster import LocalCluster
     made = []
 
@@ -44,6 +45,9 @@ def cluster_factory(etcd):
         return lc.start()
     yield make
     for lc in made:
+        if getattr(request.node, "rep_call_failed", False):
+            # every daemon's log tail and each PostgreSQL's own log: a flaky failure explains itself
+            sys.stderr.write(lc.logs(tail=80) + "\n")
         lc.cleanup()
 
 
@@ -59,3 +63,10 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == "call":
         item.rep_call_failed = rep.failed
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # how much of the port range a run uses (free_ports never hands a port out twice in a run)
+    import etcd_fixture
+    sys.stderr.write(f"\nports handed out in this run: {len(etcd_fixture._handed_out)} of "
+                     f"{etcd_fixture.PORT_HIGH - etcd_fixture.PORT_LOW}\n")

@@ -61,19 +61,29 @@ def _port_is_free(port):
     return True
 
 
+# Every port handed out in this test run. A port is picked before the daemon that binds it starts (a keeper's
+# PostgreSQL binds seconds later, after initdb), so "free just now" is not enough: two daemons of one cluster could
+# be handed the same port, and the second to start fails. That happened in CI: a keeper's PostgreSQL exited at
+# once ("could not bind ... Address already in use"), and the keeper of the time wiped and re-ran initdb every 2 s
+# until the test timed out. A port is never handed out twice in a run; the range holds 12,000, far more than a
+# run uses (about 900), and free_ports says so if it ever runs out.
+_handed_out = set()
+
+
 def free_ports(count, taken=()):
-    """count distinct ports that could be bound on 127.0.0.1 just now."""
+    """count distinct ports that could be bound on 127.0.0.1 just now and were not handed out before in this run."""
     ports = []
     tries = 0
     while len(ports) < count:
         tries += 1
-        if tries > 10000:
-            raise RuntimeError("no free ports found")
+        if tries > 20000:
+            raise RuntimeError(f"no free ports left in {PORT_LOW}-{PORT_HIGH} ({len(_handed_out)} handed out)")
         port = random.randrange(PORT_LOW, PORT_HIGH)
-        if port in RESERVED_PORTS or port in ports or port in taken:
+        if port in RESERVED_PORTS or port in ports or port in taken or port in _handed_out:
             continue
         if _port_is_free(port):
             ports.append(port)
+    _handed_out.update(ports)
     return ports
 
 

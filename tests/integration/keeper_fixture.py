@@ -144,6 +144,18 @@ class KeeperProc:
         except OSError:
             return ""
 
+    def pg_log(self, tail=30):
+        """The last lines of this keeper's PostgreSQL log (<data-dir>/postgres.log): why it did not start, say."""
+        try:
+            with open(os.path.join(self.data_dir, "postgres.log"), errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-tail:])
+        except OSError:
+            return "(no postgres.log)"
+
+    def logs_for_failure(self, tail=60):
+        return (f"---- log of keeper {self.uid} ----\n" + "\n".join(self.log().splitlines()[-tail:]) +
+                f"\n---- postgres.log of keeper {self.uid} ----\n{self.pg_log()}")
+
     def report(self):
         out = subprocess.run([STORE_TOOL, "--endpoints", self.etcd.endpoints, "get",
                               f"/bulwark/{self.cluster}/keepers/{self.uid}"], capture_output=True, text=True, timeout=10)

@@ -123,7 +123,7 @@ class LocalCluster:
         for d in [*self.sentinels, *self.proxies]:
             out.append(f"--- {d.name} ---\n" + "\n".join(d.log().splitlines()[-tail:]))
         for k in self.keepers:
-            out.append(f"--- {k.uid} ---\n" + "\n".join(k.log().splitlines()[-tail:]))
+            out.append(k.logs_for_failure(tail))
         return "\n".join(out)
 
     # ---- reading the store ----

@@ -22,7 +22,7 @@ def ws(request):
     finally:
         if getattr(request.node, "rep_call_failed", False):
             for k in w.keepers:
-                print(f"---- log of keeper {k.uid} ----\n{k.log()[-6000:]}")
+                print(k.logs_for_failure())
         w.cleanup()
 
 
