@@ -633,6 +633,9 @@ PostgresState *postgres_state_new(void);
 void postgres_state_free(PostgresState *s);
 PostgresState *postgres_state_dup(const PostgresState *src);
 
+#define CLUSTER_KEEPER_STATE_SIZE 32
+#define CLUSTER_PROBLEM_SIZE 512
+
 typedef struct KeeperInfo
 {
 	char		info_uid[UID_SIZE]; /* random per publish: the sentinel's liveness signal */
@@ -643,6 +646,8 @@ typedef struct KeeperInfo
 	PostgresState *postgres_state;	/* NULL when the keeper has no DB yet */
 	bool		can_be_master;
 	bool		can_be_synchronous_replica;
+	char		keeper_state[CLUSTER_KEEPER_STATE_SIZE];	/* the keeper's state machine ("standby", "recovering") */
+	char		problem[CLUSTER_PROBLEM_SIZE];	/* what keeps it from converging, "" when nothing */
 } KeeperInfo;
 
 /*

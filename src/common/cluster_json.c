@@ -455,6 +455,8 @@ static const Field keeper_info_fields[] = {
 	F_OPT_OBJECT("postgresState", KeeperInfo, postgres_state, PostgresState, postgres_state_type),
 	F_BOOL("canBeMaster", KeeperInfo, can_be_master),
 	F_BOOL("canBeSynchronousReplica", KeeperInfo, can_be_synchronous_replica),
+	F_STRING("keeperState", KeeperInfo, keeper_state),
+	F_STRING("problem", KeeperInfo, problem),
 };
 static const ObjectType keeper_info_type = OBJECT_TYPE(keeper_info_fields);
 

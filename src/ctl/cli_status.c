@@ -177,6 +177,8 @@ typedef struct KeeperView
 	bool		synchronous;
 	char		listen[CLUSTER_HOST_SIZE + 16];
 	char		follows[UID_SIZE];	/* the DB it follows, "" for the master or none */
+	char		state[CLUSTER_KEEPER_STATE_SIZE];	/* the keeper's own state, "" when it does not report */
+	char		problem[CLUSTER_PROBLEM_SIZE];	/* what keeps it from converging, "" when nothing */
 } KeeperView;
 
 /* The master's WAL position: from its keeper's report, else the DB status in the cluster data. */
@@ -215,6 +217,11 @@ ctl_status_keeper_view(const ClusterData *cd, const CtlReport *keepers, size_t n
 	snprintf(v->uid, sizeof(v->uid), "%s", uid);
 	v->report = ctl_status_find(keepers, n, uid);
 	v->in_data = cluster_data_find_keeper(cd, uid) != NULL;
+	if (v->report != NULL && v->report->invalid[0] == '\0')
+	{
+		snprintf(v->state, sizeof(v->state), "%s", v->report->keeper.keeper_state);
+		snprintf(v->problem, sizeof(v->problem), "%s", v->report->keeper.problem);
+	}
 	v->role = "none";
 	if (db != NULL)
 	{
@@ -339,6 +346,21 @@ ctl_status_tree_print(const ClusterData *cd, const KeeperView *views, size_t nv,
 							  i + 1 == db->spec.followers.count, depth + 1);
 }
 
+/* A keeper's problem on a line of its own under its row; control characters shown as '?'. */
+static void
+ctl_status_print_problem(const KeeperView *v)
+{
+	char		text[CLUSTER_PROBLEM_SIZE];
+	size_t		i;
+
+	if (v->problem[0] == '\0')
+		return;
+	for (i = 0; v->problem[i] && i + 1 < sizeof(text); i++)
+		text[i] = (unsigned char) v->problem[i] < 0x20 || v->problem[i] == 0x7f ? '?' : v->problem[i];
+	text[i] = '\0';
+	printf("  %-16s problem: %s\n", "", text);
+}
+
 static json_t *
 ctl_status_report_entry(const char *uid, const CtlReport *r)
 {
@@ -364,6 +386,8 @@ ctl_status_keepers_json(const KeeperView *views, size_t n)
 
 		json_object_set_new(o, "inClusterData", json_boolean(v->in_data));
 		json_object_set_new(o, "reporting", json_boolean(v->report != NULL));
+		json_object_set_new(o, "state", v->state[0] ? json_string(v->state) : json_null());
+		json_object_set_new(o, "problem", v->problem[0] ? json_string(v->problem) : json_null());
 		if (v->has_db)
 		{
 			char		lsn[32];
@@ -491,8 +515,8 @@ ctl_status_print_text(Ctl *ctl, const ClusterData *cd, CtlReport *const lists[3]
 	}
 
 	printf("\nKeepers (%zu reporting, %zu in the cluster data):\n", counts[0], cd->keeper_count);
-	printf("  %-16s %-7s %-8s %-8s %-8s %-3s %-12s %-10s %-5s %s\n", "UID", "IN DATA", "DB", "ROLE", "HEALTHY",
-		   "TL", "LSN", "LAG BYTES", "SYNC", "LISTEN");
+	printf("  %-16s %-7s %-8s %-8s %-11s %-8s %-3s %-12s %-10s %-5s %s\n", "UID", "IN DATA", "DB", "ROLE", "STATE",
+		   "HEALTHY", "TL", "LSN", "LAG BYTES", "SYNC", "LISTEN");
 	for (size_t i = 0; i < nv; i++)
 	{
 		const KeeperView *v = &views[i];
@@ -506,17 +530,19 @@ ctl_status_print_text(Ctl *ctl, const ClusterData *cd, CtlReport *const lists[3]
 		}
 		if (!v->has_db)
 		{
-			printf("  %-16s %-7s %s\n", v->uid, v->in_data ? "yes" : "no",
-				   v->report ? "no db yet" : "no report (keeper down?)");
+			printf("  %-16s %-7s %s%s%s\n", v->uid, v->in_data ? "yes" : "no",
+				   v->report ? "no db yet" : "no report (keeper down?)", v->state[0] ? ", keeper " : "", v->state);
+			ctl_status_print_problem(v);
 			continue;
 		}
 		ctl_status_format_lsn(v->lsn, lsn, sizeof(lsn));
 		if (v->lag_known)
 			snprintf(lag, sizeof(lag), "%llu", (unsigned long long) v->lag_bytes);
-		printf("  %-16s %-7s %-8s %-8s %-8s %-3u %-12s %-10s %-5s %s%s\n", v->uid, v->in_data ? "yes" : "no",
-			   v->db_uid[0] ? v->db_uid : "-", v->role, v->healthy ? "yes" : "no", v->timeline_id, lsn, lag,
-			   strcmp(v->role, "master") == 0 ? "-" : (v->synchronous ? "yes" : "no"), v->listen,
-			   v->report ? "" : "  (no report: keeper down?)");
+		printf("  %-16s %-7s %-8s %-8s %-11s %-8s %-3u %-12s %-10s %-5s %s%s\n", v->uid, v->in_data ? "yes" : "no",
+			   v->db_uid[0] ? v->db_uid : "-", v->role, v->state[0] ? v->state : "-", v->healthy ? "yes" : "no",
+			   v->timeline_id, lsn, lag, strcmp(v->role, "master") == 0 ? "-" : (v->synchronous ? "yes" : "no"),
+			   v->listen, v->report ? "" : "  (no report: keeper down?)");
+		ctl_status_print_problem(v);
 	}
 
 	printf("\nReplication:\n");

@@ -1,28 +1,54 @@
 /*
  * src/keeper/converge.c
- *    Carrying out the keeper's plan (keeper_plan.c) on the local PostgreSQL: fencing, initdb, resync through
- *    pg_rewind or pg_basebackup, promotion, the configuration files, slots, and the generation
- *    acknowledgement after a fully successful pass. Also the dispatcher that logs the state machine's
- *    transitions.
+ *    Carrying out the keeper's plan (keeper_plan.c) on the local PostgreSQL. One table maps every action of
+ *    keeper_plan_decide() to the step that carries it out; keeper_converge() asks the plan, runs the step, and
+ *    asks again after a step that changed the data directory (initdb, resync, promotion), so that the next step
+ *    is decided from the facts as they are now, never from a second copy of the rules. The generation is
+ *    acknowledged after a fully successful pass.
  *
  * Order matters for safety: a keeper whose DB is no longer master stops PostgreSQL (fast) before anything
- * else (I5); a keeper the sentinel has not seen runs nothing (I6); dbstate is marked "initializing" before
- * PGDATA is touched, so a crash in the middle makes the next pass redo the whole step.
+ * else (I5); a keeper the sentinel has not seen runs nothing (I6); every step that changes PGDATA first records
+ * its phase in dbstate, so that a crash in the middle makes the next keeper redo the right step (an
+ * interrupted pg_rewind leaves data that only a base backup can replace; an interrupted initdb, an incomplete
+ * directory). A step that fails is retried at a slowing pace (KeeperBackoff), never by destroying the data
+ * directory: only a failure that says the data directory is unusable leads to a new copy.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "keeper/keeper.h"
+#include "keeper/keeper_config.h"
 #include "keeper/pgconf.h"
 #include "log.h"
 #include "timestamp.h"
 
-#define CONF_MAX_BYTES (1024 * 1024)
+/* At most this many steps in one pass (initdb -> start -> run master is three); a guard against a loop. */
+#define KEEPER_MAX_STEPS_PER_PASS 5
+
+/*
+ * How long a pass waits for a standby it starts to accept connections before it lets the loop go on (and the
+ * RecoveryWatch judge the progress): a standby that must replay much WAL is not a failure.
+ */
+#define KEEPER_STANDBY_START_WAIT_MS 10000
+
+/* A base backup keeps the old data aside when the file system has room for both copies and this margin. */
+#define KEEPER_MOVE_ASIDE_MARGIN (64ULL * 1024 * 1024)
+
+typedef enum StepResult
+{
+	STEP_FAILED,				/* the step failed: logged, the problem recorded, retried later */
+	STEP_WAITING,				/* nothing failed, but the DB is not converged (stopped on purpose, recovering) */
+	STEP_AGAIN,					/* the step changed the data directory: decide again */
+	STEP_DONE,					/* converged: acknowledge the generation */
+} StepResult;
+
+typedef StepResult (*KeeperStepFn) (KeeperDaemon *k, const Db *db, const KeeperPlan *plan);
 
 static void
 keeper_fsm_enter(KeeperDaemon *k, KeeperState to, const char *reason)
@@ -40,6 +66,16 @@ keeper_fsm_enter(KeeperDaemon *k, KeeperState to, const char *reason)
 	k->state = to;
 }
 
+void
+keeper_problem_set(KeeperDaemon *k, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(k->problem, sizeof(k->problem), fmt, ap);
+	va_end(ap);
+}
+
 static int64_t
 keeper_ready_timeout_ms(const KeeperDaemon *k)
 {
@@ -48,34 +84,32 @@ keeper_ready_timeout_ms(const KeeperDaemon *k)
 	return t > 0 ? t : 60000;
 }
 
-static PgConnParams
-keeper_local_params(const KeeperDaemon *k)
-{
-	PgConnParams p = {
-		.host = k->socket_dir,
-		.port = (int) k->cfg.pg_port,
-		.user = k->cfg.pg_su_username,
-		.password = k->su_password[0] ? k->su_password : NULL,
-		.dbname = "postgres",
-		.connect_timeout_s = 2,
-	};
-
-	return p;
-}
-
 static bool
-keeper_save_dbstate(KeeperDaemon *k, const char *uid, int64_t generation, bool initializing)
+keeper_save_dbstate(KeeperDaemon *k, const char *uid, int64_t generation, DbPhase phase, bool rewound)
 {
 	DbLocalState s;
 
 	memset(&s, 0, sizeof(s));
 	snprintf(s.uid, sizeof(s.uid), "%s", uid);
 	s.generation = generation;
-	s.initializing = initializing;
+	s.phase = phase;
+	s.rewound = rewound;
 	if (!db_state_write(k->dbstate_path, &s))
+	{
+		keeper_problem_set(k, "could not write the local state file %s", k->dbstate_path);
 		return false;
+	}
+	if (s.phase != k->dbstate.phase || strcmp(s.uid, k->dbstate.uid) != 0)
+		log_info("db phase %s -> %s db=%s", db_phase_to_string(k->dbstate.phase), db_phase_to_string(s.phase), uid);
 	k->dbstate = s;
 	return true;
+}
+
+/* keeper_set_phase: the DB stays, its phase changes. */
+static bool
+keeper_set_phase(KeeperDaemon *k, DbPhase phase, bool rewound)
+{
+	return keeper_save_dbstate(k, k->dbstate.uid, k->dbstate.generation, phase, rewound);
 }
 
 void
@@ -85,232 +119,87 @@ keeper_stop_postgres(KeeperDaemon *k)
 	{
 		log_info("stopping postgres (fast shutdown)");
 		if (!pgctl_stop(&k->pgctl, "fast", 60000))
-			log_error("could not stop postgres");
-	}
-}
-
-/* Value of "name = ..." in a postgresql.conf text we rendered, into out ("" when absent). */
-static void
-conf_line_value(const char *text, const char *name, char *out, size_t outlen)
-{
-	size_t		nlen = strlen(name);
-	const char *p = text;
-
-	out[0] = '\0';
-	while (p && *p)
-	{
-		const char *eol = strchr(p, '\n');
-
-		if (strncmp(p, name, nlen) == 0 && strncmp(p + nlen, " = ", 3) == 0)
 		{
-			size_t		len = eol ? (size_t) (eol - p) : strlen(p);
-
-			snprintf(out, outlen, "%.*s", (int) len, p);
-			return;
+			log_error("could not stop postgres");
+			keeper_problem_set(k, "could not stop postgres: %s", k->pgctl.failure);
 		}
-		p = eol ? eol + 1 : NULL;
 	}
 }
 
-/* Writes path when its content differs; *changed says whether it did. */
-static bool
-keeper_write_if_changed(const char *path, const char *text, bool *changed)
-{
-	size_t		len;
-	char	   *old = keeper_file_read(path, CONF_MAX_BYTES, &len);
+/* ---- retry pacing ---- */
 
-	*changed = old == NULL || strcmp(old, text) != 0;
-	free(old);
-	if (!*changed)
+/* True when the step paced by b may run now; otherwise says at debug level for how long it still waits. */
+static bool
+keeper_backoff_allows(const KeeperBackoff *b, const char *what)
+{
+	int64_t		wait = keeper_backoff_wait_ms(b, timestamp_monotonic_ms());
+
+	if (wait == 0)
 		return true;
-	return keeper_file_write_atomic(path, text, strlen(text), 0600);
+	log_debug("%s: next attempt in %lld ms (%d failures in a row)", what, (long long) wait, b->failures);
+	return false;
+}
+
+/* Records a failure of the step paced by b; the problem is PostgreSQL's reason when a program gave one. */
+static void
+keeper_backoff_note_failure(KeeperDaemon *k, KeeperBackoff *b, const char *what)
+{
+	int64_t		now = timestamp_monotonic_ms();
+
+	keeper_backoff_failed(b, now);
+	if (k->pgctl.failure[0])
+		keeper_problem_set(k, "%s", k->pgctl.failure);
+	else if (k->problem[0] == '\0')
+		keeper_problem_set(k, "%s failed", what);
+	log_warn("%s failed (%d in a row); next attempt in %lld ms: %s", what, b->failures,
+			 (long long) (b->not_before_ms - now), k->problem);
 }
 
 /*
- * ALTER SYSTEM is disabled by making postgresql.auto.conf a symlink to /dev/null: the server reads nothing from
- * it. ALTER SYSTEM still replaces it by a regular file (it writes a temp file and renames it); the next pass
- * sees that, logs it, puts the symlink back and reloads. pg_rewind and base backups also leave a regular file.
+ * keeper_start: starts PostgreSQL unless it runs, waiting at most wait_ms for it to accept connections (*ready).
+ * False when it did not start (the reason logged and recorded) or when the pace of retries says not yet.
  */
 static bool
-keeper_disable_alter_system(KeeperDaemon *k, bool *changed)
+keeper_start(KeeperDaemon *k, int64_t wait_ms, bool *ready)
 {
-	char		path[PATH_MAX];
-	char		target[64];
-	ssize_t		n;
-	struct stat st;
+	PgRunState rs = pgctl_run_state(&k->pgctl);
 
-	*changed = false;
-	snprintf(path, sizeof(path), "%s/postgresql.auto.conf", k->pgdata);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n >= 0)
+	if (rs != PG_RUN_STOPPED)
 	{
-		target[n] = '\0';
-		if (strcmp(target, "/dev/null") == 0)
-			return true;
+		*ready = rs == PG_RUN_READY;
+		return true;
 	}
-	if (lstat(path, &st) == 0)
+	*ready = false;
+	if (!keeper_backoff_allows(&k->start_backoff, "starting postgres"))
+		return false;
+	log_info("starting postgres");
+	k->pg_log_offset = pgctl_log_offset(&k->pgctl);
+	if (!pgctl_start(&k->pgctl, wait_ms, ready))
 	{
-		if (S_ISREG(st.st_mode) && st.st_size > 0)
-			log_warn("postgresql.auto.conf has content (ALTER SYSTEM, or copied from another instance): "
-					 "discarding it; change the cluster spec instead");
-		if (unlink(path) < 0)
-		{
-			log_error("could not remove \"%s\": %m", path);
-			return false;
-		}
-	}
-	if (symlink("/dev/null", path) < 0)
-	{
-		log_error("could not create symlink \"%s\": %m", path);
+		keeper_backoff_note_failure(k, &k->start_backoff, "starting postgres");
 		return false;
 	}
-	*changed = true;
+	keeper_backoff_reset(&k->start_backoff);
 	return true;
 }
 
-/* The conninfo a standby of db uses to reach followed (no password: it is in the passfile). */
 static bool
-keeper_primary_conninfo(const KeeperDaemon *k, const Db *db, const Db *followed, Buf *out)
+keeper_restart(KeeperDaemon *k, int64_t wait_ms, bool *ready)
 {
-	char		app[UID_SIZE + 16];
-	char		port[16];
-
-	snprintf(app, sizeof(app), "%s%s", CLUSTER_SLOT_PREFIX, db->uid);
-	snprintf(port, sizeof(port), "%d", followed->status.port);
-	return pgconf_conninfo_append(out, "application_name", app) &&
-		pgconf_conninfo_append(out, "host", followed->status.listen_address) &&
-		pgconf_conninfo_append(out, "passfile", k->passfile) &&
-		pgconf_conninfo_append(out, "port", port) &&
-		pgconf_conninfo_append(out, "sslmode", "prefer") &&
-		pgconf_conninfo_append(out, "user", k->cfg.pg_repl_username);
-}
-
-static const Db *
-keeper_followed_db(const KeeperDaemon *k, const Db *db)
-{
-	const Db   *f;
-
-	if (db->spec.follow_config == NULL || db->spec.follow_config->type != FOLLOW_TYPE_INTERNAL)
-		return NULL;
-	f = cluster_data_find_db(&k->cd, db->spec.follow_config->db_uid);
-	if (f == NULL || f->status.listen_address[0] == '\0' || f->status.port <= 0)
-		return NULL;
-	return f;
-}
-
-typedef struct ConfChange
-{
-	bool		any;			/* postgresql.conf, pg_hba.conf or postgresql.auto.conf changed */
-	bool		recovery;		/* primary_conninfo or primary_slot_name changed */
-} ConfChange;
-
-/* Renders and writes postgresql.conf and pg_hba.conf for db; standby: following followed. */
-static bool
-keeper_write_config(KeeperDaemon *k, const Db *db, const Db *followed, ConfChange *chg)
-{
-	PgConfContext ctx = {
-		.listen_address = k->cfg.pg_listen_address,
-		.port = (int) k->cfg.pg_port,
-		.socket_dir = k->socket_dir,
-		.su_username = k->cfg.pg_su_username,
-		.su_auth_method = k->cfg.pg_su_auth_method,
-		.repl_username = k->cfg.pg_repl_username,
-		.repl_auth_method = k->cfg.pg_repl_auth_method,
-		.standby = followed != NULL,
-	};
-	char		slot[UID_SIZE + 16];
-	char		path[PATH_MAX];
-	char		old_ci[4096] = "",
-				new_ci[4096] = "",
-				old_slot[256] = "",
-				new_slot[256] = "";
-	Buf			conninfo,
-				conf,
-				hba;
-	PgParameters params;
-	bool		ok,
-				c1 = false,
-				c2 = false,
-				c3 = false;
-	char	   *old;
-
-	memset(chg, 0, sizeof(*chg));
-	buf_init(&conninfo, 8192);
-	buf_init(&conf, CONF_MAX_BYTES);
-	buf_init(&hba, CONF_MAX_BYTES);
-	pg_parameters_init(&params);
-	snprintf(slot, sizeof(slot), "%s%s", CLUSTER_SLOT_PREFIX, db->uid);
-	ok = followed == NULL || keeper_primary_conninfo(k, db, followed, &conninfo);
-	ctx.primary_conninfo = buf_cstr(&conninfo);
-	ctx.primary_slot_name = slot;
-	ok = ok && pgconf_build_parameters(&db->spec, &ctx, &params) &&
-		pgconf_render_postgresql_conf(&params, &conf) &&
-		pgconf_render_hba(&k->cd, db, &ctx, &hba);
-	if (!ok)
-		log_error("could not render the configuration files (out of memory)");
-
-	if (ok)
+	log_info("restarting postgres");
+	if (!pgctl_stop(&k->pgctl, "fast", 60000))
 	{
-		snprintf(path, sizeof(path), "%s/postgresql.conf", k->pgdata);
-		old = keeper_file_read(path, CONF_MAX_BYTES, NULL);
-		if (old)
-		{
-			conf_line_value(old, "primary_conninfo", old_ci, sizeof(old_ci));
-			conf_line_value(old, "primary_slot_name", old_slot, sizeof(old_slot));
-		}
-		free(old);
-		conf_line_value(buf_cstr(&conf), "primary_conninfo", new_ci, sizeof(new_ci));
-		conf_line_value(buf_cstr(&conf), "primary_slot_name", new_slot, sizeof(new_slot));
-		chg->recovery = strcmp(old_ci, new_ci) != 0 || strcmp(old_slot, new_slot) != 0;
-		ok = keeper_write_if_changed(path, buf_cstr(&conf), &c1);
+		keeper_problem_set(k, "could not stop postgres: %s", k->pgctl.failure);
+		return false;
 	}
-	if (ok)
-	{
-		snprintf(path, sizeof(path), "%s/pg_hba.conf", k->pgdata);
-		ok = keeper_write_if_changed(path, buf_cstr(&hba), &c2);
-	}
-	ok = ok && keeper_disable_alter_system(k, &c3);
-	chg->any = c1 || c2 || c3;
-	if (chg->any)
-		log_info("configuration files written postgresql_conf_changed=%d pg_hba_changed=%d recovery_changed=%d",
-				 c1, c2, chg->recovery);
-	buf_finish(&conninfo);
-	buf_finish(&conf);
-	buf_finish(&hba);
-	pg_parameters_finish(&params);
-	return ok;
+	return keeper_start(k, wait_ms, ready);
 }
 
-static bool
-keeper_set_standby_signal(KeeperDaemon *k, bool on)
-{
-	char		path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/standby.signal", k->pgdata);
-	if (!on)
-	{
-		if (unlink(path) < 0 && errno != ENOENT)
-		{
-			log_error("could not remove \"%s\": %m", path);
-			return false;
-		}
-		return true;
-	}
-	return keeper_file_write_atomic(path, "", 0, 0600);
-}
-
-static bool
-keeper_start(KeeperDaemon *k)
-{
-	if (pgctl_is_running(&k->pgctl))
-		return true;
-	log_info("starting postgres");
-	return pgctl_start(&k->pgctl, keeper_ready_timeout_ms(k));
-}
+/* ---- the pieces of a pass on a running server ---- */
 
 /* Checks that PostgreSQL took every entry of the configuration files (a bad pgParameters value fails here). */
 static bool
-keeper_check_settings(PGconn *conn, bool *pending_restart)
+keeper_check_settings(KeeperDaemon *k, PGconn *conn, bool *pending_restart)
 {
 	PgLocalStatus st;
 	bool		ok;
@@ -320,6 +209,7 @@ keeper_check_settings(PGconn *conn, bool *pending_restart)
 	if (ok && st.file_settings_error)
 	{
 		log_error("postgres refused a configuration file entry: %s", st.file_settings_error_text);
+		keeper_problem_set(k, "postgres refused a configuration file entry: %s", st.file_settings_error_text);
 		ok = false;
 	}
 	*pending_restart = ok && st.pending_restart;
@@ -329,14 +219,13 @@ keeper_check_settings(PGconn *conn, bool *pending_restart)
 
 /* On the master: one slot per follower plus the additional ones; other bulwark_ slots dropped. */
 static bool
-keeper_reconcile_slots(KeeperDaemon *k, PGconn *conn, const Db *db, bool master)
+keeper_reconcile_slots(PGconn *conn, const Db *db, bool master)
 {
 	StringList	have,
 				want;
 	char		name[UID_SIZE + 16];
 	bool		ok = true;
 
-	(void) k;
 	string_list_init(&have);
 	string_list_init(&want);
 	if (master)
@@ -365,89 +254,36 @@ keeper_reconcile_slots(KeeperDaemon *k, PGconn *conn, const Db *db, bool master)
 }
 
 static bool
-keeper_restart(KeeperDaemon *k)
-{
-	log_info("restarting postgres");
-	return pgctl_stop(&k->pgctl, "fast", 60000) && pgctl_start(&k->pgctl, keeper_ready_timeout_ms(k));
-}
-
-static bool
 keeper_finish_pass(KeeperDaemon *k, const Db *db, bool master)
 {
 	PgConnParams p = keeper_local_params(k);
 	PGconn	   *conn = pgsql_connect(&p, false);
 	bool		pending = false;
+	bool		ready;
 	bool		ok;
 
 	if (conn == NULL)
+	{
+		keeper_problem_set(k, "could not connect to the local postgres");
 		return false;
-	ok = keeper_reconcile_slots(k, conn, db, master) && keeper_check_settings(conn, &pending);
+	}
+	ok = keeper_reconcile_slots(conn, db, master) && keeper_check_settings(k, conn, &pending);
 	PQfinish(conn);
 	if (ok && pending)
 	{
 		if (k->cd.cluster.spec.automatic_pg_restart)
-			ok = keeper_restart(k);
+			ok = keeper_restart(k, keeper_ready_timeout_ms(k), &ready) && ready;
 		else
 			log_info("a parameter change needs a restart; automaticPgRestart is off");
 	}
 	return ok;
 }
 
-static bool
-keeper_run_master(KeeperDaemon *k, const Db *db)
-{
-	ConfChange chg;
-	bool		was_running = pgctl_is_running(&k->pgctl);
-
-	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_set_standby_signal(k, false))
-		return false;
-	if (!was_running)
-	{
-		if (!keeper_start(k))
-			return false;
-	}
-	else if (chg.any && !pgctl_reload(&k->pgctl))
-		return false;
-	return keeper_finish_pass(k, db, true);
-}
-
-static bool
-keeper_run_standby(KeeperDaemon *k, const Db *db)
-{
-	const Db   *followed = keeper_followed_db(k, db);
-	ConfChange	chg;
-	bool		was_running = pgctl_is_running(&k->pgctl);
-
-	if (followed == NULL)
-	{
-		log_warn("the followed db has no known address yet db=%s", db->uid);
-		return false;
-	}
-	if (!keeper_write_config(k, db, followed, &chg) || !keeper_set_standby_signal(k, true))
-		return false;
-	if (!was_running)
-	{
-		if (!keeper_start(k))
-			return false;
-	}
-	else if (chg.recovery)
-	{
-		/* a new master or a new address: the walreceiver must reconnect to it */
-		log_info("followed master changed followed_db=%s host=%s port=%d", followed->uid,
-				 followed->status.listen_address, followed->status.port);
-		if (!keeper_restart(k))
-			return false;
-	}
-	else if (chg.any && !pgctl_reload(&k->pgctl))
-		return false;
-	return keeper_finish_pass(k, db, false);
-}
-
 /*
  * keeper_apply_sync_names: before a promotion in synchronous mode, reload the configuration (when it changed) and
  * wait until the server shows the synchronous_standby_names just written. A standby ignores the setting, and
  * reloading only after pg_ctl promote left a window in which the new master acknowledged commits that no
- * synchronous standby had (DESIGN.md I4). False when it does not show within the ready timeout: no promotion.
+ * synchronous standby had (I4). False when it does not show within the ready timeout: no promotion.
  */
 static bool
 keeper_apply_sync_names(KeeperDaemon *k, const Db *db, bool changed)
@@ -477,39 +313,13 @@ keeper_apply_sync_names(KeeperDaemon *k, const Db *db, bool changed)
 			usleep(20 * 1000);
 	}
 	if (!applied)
+	{
 		log_error("synchronous_standby_names \"%s\" not in effect after the reload: not promoting yet",
 				  buf_cstr(&want));
+		keeper_problem_set(k, "synchronous_standby_names not in effect after a reload: promotion delayed");
+	}
 	buf_finish(&want);
 	return applied;
-}
-
-static bool
-keeper_promote(KeeperDaemon *k, const Db *db)
-{
-	ConfChange	chg;
-
-	if (!keeper_write_config(k, db, NULL, &chg))
-		return false;
-	if (!pgctl_is_running(&k->pgctl))
-	{
-		/*
-		 * Stopped: start it as a standby (standby.signal stays, no upstream) and promote it like a running one.
-		 * Starting it straight as a primary ended recovery without a new timeline: it went on writing on the
-		 * timeline it had followed, which the old master had written on too, so two different histories shared
-		 * one timeline ID, which pg_rewind and the sentinel's fork checks cannot tell apart (found by the chaos
-		 * harness: three such promotions in a 30-minute run).
-		 */
-		log_info("starting stopped postgres as a standby to promote it db=%s", db->uid);
-		if (!keeper_start(k))
-			return false;
-		chg.any = false;		/* it started with the configuration just written */
-	}
-	if (!keeper_apply_sync_names(k, db, chg.any))
-		return false;
-	log_info("promoting postgres db=%s", db->uid);
-	if (!pgctl_promote(&k->pgctl, keeper_ready_timeout_ms(k)))
-		return false;
-	return pgctl_reload(&k->pgctl);
 }
 
 static bool
@@ -521,40 +331,36 @@ keeper_write_temp_secret(const char *path, const char *secret)
 	return keeper_file_write_atomic(path, line, strlen(line), 0600);
 }
 
+/*
+ * keeper_source_answers: a replication connection to the DB we would copy from, and IDENTIFY_SYSTEM on it,
+ * before anything local is changed: a resync from a source that is down would only destroy what we have.
+ */
 static bool
-keeper_init_new(KeeperDaemon *k, const Db *db)
+keeper_source_answers(KeeperDaemon *k, const Db *followed)
 {
-	char		pwfile[PATH_MAX];
-	ConfChange	chg;
-	PGconn	   *conn;
-	PgConnParams p;
-	bool		ok;
+	PgConnParams p = {
+		.host = followed->status.listen_address,
+		.port = followed->status.port,
+		.user = k->cfg.pg_repl_username,
+		.password = k->repl_password[0] ? k->repl_password : NULL,
+		.dbname = "postgres",
+		.connect_timeout_s = 5,
+		.replication = true,
+	};
+	uint32_t	tli;
+	uint64_t	pos;
+	char		sysid[CLUSTER_SYSTEM_ID_SIZE];
 
-	if (!keeper_save_dbstate(k, db->uid, 0, true))
-		return false;
-	if (!pgctl_stop(&k->pgctl, "immediate", 60000) || !pgctl_wipe(&k->pgctl))
-		return false;
-	snprintf(pwfile, sizeof(pwfile), "%s/initdb.pw", k->data_dir);
-	if (k->su_password[0] && !keeper_write_temp_secret(pwfile, k->su_password))
-		return false;
-	ok = pgctl_initdb(&k->pgctl, k->cfg.pg_su_username, k->su_password[0] ? pwfile : NULL, db->spec.new_config);
-	unlink(pwfile);
-	if (!ok)
-		return false;
-	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_start(k))
-		return false;
-	p = keeper_local_params(k);
-	if ((conn = pgsql_connect(&p, false)) == NULL)
-		return false;
-	ok = pgsql_setup_roles(conn, k->cfg.pg_su_username, NULL, k->cfg.pg_repl_username,
-						   k->repl_password[0] ? k->repl_password : NULL);
-	PQfinish(conn);
-	return ok && keeper_save_dbstate(k, db->uid, 0, false);
+	if (pgsql_identify_system(&p, &tli, &pos, sysid, sizeof(sysid)))
+		return true;
+	keeper_problem_set(k, "the db to copy from (%s at %s:%d) does not answer a replication connection", followed->uid,
+					   followed->status.listen_address, followed->status.port);
+	return false;
 }
 
 /* pg_rewind from followed; false when it is not possible or failed (the caller falls back to a base backup). */
 static bool
-keeper_try_rewind(KeeperDaemon *k, const Db *db, const Db *followed)
+keeper_try_rewind(KeeperDaemon *k, const Db *followed)
 {
 	char		local_sysid[CLUSTER_SYSTEM_ID_SIZE];
 	PgConnParams p = {
@@ -571,8 +377,6 @@ keeper_try_rewind(KeeperDaemon *k, const Db *db, const Db *followed)
 	char		autoconf[PATH_MAX];
 	bool		ok;
 
-	if (!db->spec.use_pg_rewind || !pgctl_is_initialized(&k->pgctl))
-		return false;
 	if (!pgctl_system_id(&k->pgctl, local_sysid, sizeof(local_sysid)) ||
 		(followed->status.system_id[0] && strcmp(local_sysid, followed->status.system_id) != 0))
 	{
@@ -580,7 +384,7 @@ keeper_try_rewind(KeeperDaemon *k, const Db *db, const Db *followed)
 				 followed->status.system_id);
 		return false;
 	}
-	/* a checkpoint on the source first, so that pg_rewind sees its current timeline (feasibility.md §2.3) */
+	/* a checkpoint on the source first, so that pg_rewind sees its current timeline */
 	if ((conn = pgsql_connect(&p, false)) == NULL)
 		return false;
 	ok = pgsql_exec(conn, "CHECKPOINT");
@@ -607,223 +411,477 @@ keeper_try_rewind(KeeperDaemon *k, const Db *db, const Db *followed)
 }
 
 /*
- * How long a rewound standby gets to stream from its master. pg_rewind succeeded, so this only catches the rare
- * history it could not reconcile (the master's timeline moved on again meanwhile): then a base backup is done.
+ * Before a base backup: the old data goes aside (one copy, <data-dir>/postgres.old) when the file system has room
+ * for it and a copy of the same size, else it is removed. A copy of a standby is removed once the new standby
+ * streams; a copy of a former master is kept, because it may hold commits that no standby received.
  */
-#define KEEPER_REWIND_STREAM_WAIT_MS 15000
-
-/* keeper_wait_streaming: true once the local standby's WAL receiver streams, false after timeout_ms. */
 static bool
-keeper_wait_streaming(KeeperDaemon *k, int64_t timeout_ms)
+keeper_clear_for_base_backup(KeeperDaemon *k)
 {
-	PgConnParams p = keeper_local_params(k);
+	struct statvfs fs;
+	uint64_t	used;
+	uint64_t	avail;
 
-	for (int64_t waited = 0; waited <= timeout_ms; waited += 200)
+	if (!pgctl_is_initialized(&k->pgctl))
+		return pgctl_wipe(&k->pgctl);
+	used = pgctl_dir_bytes(k->pgdata);
+	if (statvfs(k->data_dir, &fs) == 0)
 	{
-		PGconn	   *conn = pgsql_connect(&p, true);
-		bool		streaming = conn && pgsql_wal_receiver_streaming(conn);
-
-		if (conn)
-			PQfinish(conn);
-		if (streaming)
+		avail = (uint64_t) fs.f_bavail * fs.f_frsize;
+		if (avail >= used + used / 5 + KEEPER_MOVE_ASIDE_MARGIN && pgctl_move_aside(&k->pgctl, k->old_pgdata))
 			return true;
-		usleep(200 * 1000);
+		log_info("not enough room to keep the old data aside (%llu bytes used, %llu free): removing it",
+				 (unsigned long long) used, (unsigned long long) avail);
 	}
-	return false;
+	return pgctl_wipe(&k->pgctl);
 }
 
-static bool
-keeper_resync(KeeperDaemon *k, const Db *db)
+/* Once a resynced standby streams: the set-aside copy goes, unless it was a master's. */
+static void
+keeper_drop_old_copy(KeeperDaemon *k)
+{
+	char		signal[PATH_MAX];
+
+	if (access(k->old_pgdata, F_OK) < 0)
+		return;
+	snprintf(signal, sizeof(signal), "%s/standby.signal", k->old_pgdata);
+	if (access(signal, F_OK) < 0)
+	{
+		log_info("keeping the former master's data in \"%s\": it may hold commits that the new master does not "
+				 "have; remove it when it is no longer needed", k->old_pgdata);
+		return;
+	}
+	log_info("removing the previous copy \"%s\": the new standby streams", k->old_pgdata);
+	if (!pgctl_remove_dir(k->old_pgdata))
+		log_warn("could not remove \"%s\" completely", k->old_pgdata);
+}
+
+/* ---- the steps, one per action ---- */
+
+static StepResult
+step_wait(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	(void) k, (void) db, (void) plan;
+	return STEP_WAITING;
+}
+
+static StepResult
+step_fence(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	(void) db, (void) plan;
+	keeper_stop_postgres(k);
+	if (pgctl_is_running(&k->pgctl))
+		return STEP_FAILED;
+	k->problem[0] = '\0';
+	return STEP_DONE;
+}
+
+/* LOST_DATA, UNSUPPORTED, DEMOTE: PostgreSQL stopped until the cluster data says something else (I5 for DEMOTE). */
+static StepResult
+step_stop_and_wait(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	(void) db;
+	keeper_problem_set(k, "%s", plan->reason);
+	keeper_stop_postgres(k);
+	return pgctl_is_running(&k->pgctl) ? STEP_FAILED : STEP_WAITING;
+}
+
+static StepResult
+step_init_new(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	char		pwfile[PATH_MAX];
+	bool		ok;
+
+	(void) plan;
+	if (!keeper_backoff_allows(&k->init_backoff, "initdb"))
+		return STEP_WAITING;
+	if (!keeper_save_dbstate(k, db->uid, 0, DB_PHASE_INITDB, false))
+		return STEP_FAILED;
+	if (!pgctl_stop(&k->pgctl, "immediate", 60000) || !pgctl_wipe(&k->pgctl))
+	{
+		keeper_backoff_note_failure(k, &k->init_backoff, "clearing the data directory for initdb");
+		return STEP_FAILED;
+	}
+	snprintf(pwfile, sizeof(pwfile), "%s/initdb.pw", k->data_dir);
+	if (k->su_password[0] && !keeper_write_temp_secret(pwfile, k->su_password))
+		return STEP_FAILED;
+	ok = pgctl_initdb(&k->pgctl, k->cfg.pg_su_username, k->su_password[0] ? pwfile : NULL, db->spec.new_config);
+	unlink(pwfile);
+	if (!ok)
+	{
+		keeper_backoff_note_failure(k, &k->init_backoff, "initdb");
+		return STEP_FAILED;
+	}
+	keeper_backoff_reset(&k->init_backoff);
+	return keeper_set_phase(k, DB_PHASE_INITIALIZED, false) ? STEP_AGAIN : STEP_FAILED;
+}
+
+/* After initdb: our configuration, the first start, the roles. A failure here never leads to a new initdb. */
+static StepResult
+step_init_resume(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	ConfChange	chg;
+	PGconn	   *conn;
+	PgConnParams p;
+	bool		ready;
+	bool		ok;
+
+	(void) plan;
+	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_set_standby_signal(k, false) ||
+		!keeper_start(k, keeper_ready_timeout_ms(k), &ready))
+		return STEP_FAILED;
+	if (!ready)
+	{
+		keeper_problem_set(k, "postgres is starting and does not accept connections yet");
+		return STEP_WAITING;
+	}
+	p = keeper_local_params(k);
+	if ((conn = pgsql_connect(&p, false)) == NULL)
+		return STEP_FAILED;
+	ok = pgsql_setup_roles(conn, k->cfg.pg_su_username, NULL, k->cfg.pg_repl_username,
+						   k->repl_password[0] ? k->repl_password : NULL);
+	PQfinish(conn);
+	if (!ok)
+	{
+		keeper_problem_set(k, "could not create the roles");
+		return STEP_FAILED;
+	}
+	return keeper_save_dbstate(k, db->uid, 0, DB_PHASE_READY, false) ? STEP_AGAIN : STEP_FAILED;
+}
+
+static StepResult
+step_resync(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 {
 	const Db   *followed = keeper_followed_db(k, db);
 	char		slot[UID_SIZE + 16];
-	ConfChange	chg;
-	bool		rewound;
 
 	if (followed == NULL)
 	{
+		keeper_problem_set(k, "cannot resync: the followed db has no known address yet");
 		log_warn("cannot resync: the followed db has no known address yet db=%s", db->uid);
-		return false;
+		return STEP_WAITING;
 	}
+	if (!keeper_backoff_allows(&k->resync_backoff, "resync"))
+		return STEP_WAITING;
 	/* stop first: an old master must not take writes while it is being turned into a standby (I5) */
 	if (!pgctl_stop(&k->pgctl, "fast", 60000))
-		return false;
-	if (!keeper_save_dbstate(k, db->uid, 0, true))
-		return false;
-	rewound = keeper_try_rewind(k, db, followed);
-	if (!rewound && db->spec.use_pg_rewind)
-		log_info("falling back to pg_basebackup");
-	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		if (!rewound)
-		{
-			snprintf(slot, sizeof(slot), "%s%s", CLUSTER_SLOT_PREFIX, db->uid);
-			if (!pgctl_wipe(&k->pgctl) ||
-				!pgctl_basebackup(&k->pgctl, followed->status.listen_address, followed->status.port,
-								  k->cfg.pg_repl_username, slot, 3600000))
-				return false;
-		}
-		/* pg_rewind and base backups copy the source's configuration files: ours go back on top */
-		if (!keeper_write_config(k, db, followed, &chg) || !keeper_set_standby_signal(k, true))
-			return false;
-		if (keeper_start(k) && (!rewound || keeper_wait_streaming(k, KEEPER_REWIND_STREAM_WAIT_MS)))
-			return keeper_save_dbstate(k, db->uid, 0, false);
-		if (!rewound)
-			return false;
-		log_warn("the rewound instance does not start or does not stream from db %s (its timeline still "
-				 "diverges?); falling back to pg_basebackup", followed->uid);
-		if (!pgctl_stop(&k->pgctl, "immediate", 60000))
-			return false;
-		rewound = false;
+		keeper_backoff_note_failure(k, &k->resync_backoff, "stopping postgres for a resync");
+		return STEP_FAILED;
 	}
-	return false;
+	/* nothing is changed before the source has answered */
+	if (!keeper_source_answers(k, followed))
+	{
+		keeper_backoff_note_failure(k, &k->resync_backoff, "resync");
+		return STEP_FAILED;
+	}
+	memset(&k->recovery, 0, sizeof(k->recovery));
+	k->standby_stuck = false;
+	if (!plan->base_backup && db->spec.use_pg_rewind && pgctl_is_initialized(&k->pgctl))
+	{
+		if (!keeper_save_dbstate(k, db->uid, 0, DB_PHASE_REWIND, false))
+			return STEP_FAILED;
+		if (keeper_try_rewind(k, followed))
+			return keeper_set_standby_signal(k, true) && keeper_set_phase(k, DB_PHASE_CATCHING_UP, true) ?
+				STEP_AGAIN : STEP_FAILED;
+		log_info("falling back to pg_basebackup");
+	}
+	if (!keeper_save_dbstate(k, db->uid, 0, DB_PHASE_BASEBACKUP, false))
+		return STEP_FAILED;
+	snprintf(slot, sizeof(slot), "%s%s", CLUSTER_SLOT_PREFIX, db->uid);
+	if (!keeper_clear_for_base_backup(k) ||
+		!pgctl_basebackup(&k->pgctl, followed->status.listen_address, followed->status.port,
+						  k->cfg.pg_repl_username, slot, 3600000))
+	{
+		keeper_backoff_note_failure(k, &k->resync_backoff, "base backup");
+		return STEP_FAILED;
+	}
+	/* a copy of a master has no standby.signal: it is a standby from here on */
+	return keeper_set_standby_signal(k, true) && keeper_set_phase(k, DB_PHASE_CATCHING_UP, false) ?
+		STEP_AGAIN : STEP_FAILED;
 }
 
-static bool
-keeper_adopt_existing(KeeperDaemon *k, const Db *db)
+static StepResult
+step_adopt(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 {
+	(void) plan;
 	if (!pgctl_is_initialized(&k->pgctl))
 	{
 		log_error("initMode existing but \"%s\" holds no cluster", k->pgdata);
-		return false;
+		keeper_problem_set(k, "initMode existing but the data directory holds no cluster");
+		return STEP_FAILED;
 	}
-	return keeper_save_dbstate(k, db->uid, 0, false);
+	return keeper_save_dbstate(k, db->uid, 0, DB_PHASE_READY, false) ? STEP_AGAIN : STEP_FAILED;
 }
 
-static bool
-keeper_converge_role(KeeperDaemon *k, const Db *db)
+static StepResult
+step_promote(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 {
-	switch (db->spec.role)
+	ConfChange	chg;
+	bool		ready;
+
+	if (plan->restore_standby_signal)
+		log_warn("the last promotion was interrupted before it finished: starting as a standby to promote again");
+	if ((plan->restore_standby_signal && !keeper_set_standby_signal(k, true)) ||
+		!keeper_set_phase(k, DB_PHASE_PROMOTING, false) || !keeper_write_config(k, db, NULL, &chg))
+		return STEP_FAILED;
+	if (!pgctl_is_running(&k->pgctl))
 	{
-		case DB_ROLE_MASTER:
-			if (pgctl_is_standby(&k->pgctl))
-			{
-				keeper_fsm_enter(k, KEEPER_STATE_PROMOTING, "cluster data says master");
-				if (!keeper_promote(k, db))
-					return false;
-			}
-			keeper_fsm_enter(k, KEEPER_STATE_MASTER, "master");
-			return keeper_run_master(k, db);
-		case DB_ROLE_STANDBY:
-			if (!pgctl_is_standby(&k->pgctl))
-			{
-				keeper_fsm_enter(k, KEEPER_STATE_DEMOTED, "no longer master");
-				keeper_stop_postgres(k);
-				return false;
-			}
-			keeper_fsm_enter(k, KEEPER_STATE_STANDBY, "standby");
-			return keeper_run_standby(k, db);
+		/*
+		 * Stopped: start it as a standby (standby.signal stays, no upstream) and promote it like a running one.
+		 * Starting it straight as a primary would end recovery without a new timeline: it would go on writing
+		 * on the timeline it had followed, which the old master wrote on too, so two histories would share one
+		 * timeline ID, which pg_rewind and the sentinel's fork checks cannot tell apart.
+		 */
+		log_info("starting stopped postgres as a standby to promote it db=%s", db->uid);
+		if (!keeper_start(k, keeper_ready_timeout_ms(k), &ready))
+			return STEP_FAILED;
+		chg.any = false;		/* it started with the configuration just written */
 	}
-	return false;
+	else
+		ready = pgctl_run_state(&k->pgctl) == PG_RUN_READY;
+	if (!ready)
+	{
+		/* promoting before the standby is consistent would end recovery short of its consistent point */
+		keeper_problem_set(k, "waiting for the standby to become consistent before promoting it");
+		return STEP_WAITING;
+	}
+	if (!keeper_apply_sync_names(k, db, chg.any))
+		return STEP_FAILED;
+	log_info("promoting postgres db=%s", db->uid);
+	if (!pgctl_promote(&k->pgctl, keeper_ready_timeout_ms(k)) || !pgctl_reload(&k->pgctl))
+	{
+		keeper_problem_set(k, "%s", k->pgctl.failure[0] ? k->pgctl.failure : "promotion failed");
+		return STEP_FAILED;
+	}
+	return STEP_AGAIN;
+}
+
+static StepResult
+step_run_master(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	ConfChange	chg;
+	bool		was_running = pgctl_is_running(&k->pgctl);
+	bool		ready = true;
+
+	(void) plan;
+	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_set_standby_signal(k, false))
+		return STEP_FAILED;
+	if (!was_running)
+	{
+		if (!keeper_start(k, keeper_ready_timeout_ms(k), &ready))
+			return STEP_FAILED;
+	}
+	else if (chg.any && !pgctl_reload(&k->pgctl))
+		return STEP_FAILED;
+	if (!ready || pgctl_run_state(&k->pgctl) != PG_RUN_READY)
+	{
+		keeper_problem_set(k, "postgres is starting and does not accept connections yet");
+		return STEP_WAITING;
+	}
+	if (!keeper_finish_pass(k, db, true))
+		return STEP_FAILED;
+	if (k->dbstate.phase != DB_PHASE_READY && !keeper_set_phase(k, DB_PHASE_READY, false))
+		return STEP_FAILED;
+	k->problem[0] = '\0';
+	return STEP_DONE;
+}
+
+/*
+ * Whether the running standby gets anywhere (RecoveryWatch): the problem says what it waits for, in
+ * PostgreSQL's words when its log has them; k->standby_stuck makes the next decision resync it.
+ */
+static void
+keeper_watch_recovery(KeeperDaemon *k, const Db *followed, bool consistent, bool streaming)
+{
+	RecoveryObservation obs = {.running = true, .consistent = consistent, .streaming = streaming};
+	char		progress[RECOVERY_PROGRESS_SIZE] = "";
+	char		reason[PGCTL_FAILURE_SIZE];
+	int64_t		waited;
+	RecoveryVerdict v;
+
+	if (!consistent)
+		pgctl_recovery_progress(&k->pgctl, progress, sizeof(progress));
+	obs.progress = progress;
+	v = keeper_recovery_judge(&k->recovery, &obs, timestamp_monotonic_ms(), k->cfg.recovery_stall_ms, &waited);
+	if (v == RECOVERY_OK)
+		return;
+	pgctl_log_reason(&k->pgctl, k->pg_log_offset, reason, sizeof(reason));
+	if (consistent)
+		keeper_problem_set(k, "recovering: consistent but not streaming from db %s for %llds%s%s", followed->uid,
+						   (long long) (waited / 1000), reason[0] ? "; postgres: " : "", reason);
+	else
+		keeper_problem_set(k, "recovering: not yet consistent, %llds without progress (%s)%s%s",
+						   (long long) (waited / 1000), progress[0] ? progress : "no startup process",
+						   reason[0] ? "; postgres: " : "", reason);
+	/* stalled while its master answers: it waits for WAL that master cannot give; without one, it waits for it */
+	if (v == RECOVERY_STALLED && !k->standby_stuck && keeper_source_answers(k, followed))
+	{
+		log_warn("the standby does not recover (it waits for WAL its master cannot give?), resyncing it: %s",
+				 k->problem);
+		k->standby_stuck = true;
+	}
+}
+
+static StepResult
+step_run_standby(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
+{
+	const Db   *followed = keeper_followed_db(k, db);
+	ConfChange	chg;
+	bool		ready = true;
+	bool		streaming = false;
+	PgRunState	rs;
+
+	(void) plan;
+	if (followed == NULL)
+	{
+		keeper_problem_set(k, "the followed db has no known address yet");
+		log_warn("the followed db has no known address yet db=%s", db->uid);
+		return STEP_WAITING;
+	}
+	if (!keeper_write_config(k, db, followed, &chg) || !keeper_set_standby_signal(k, true))
+		return STEP_FAILED;
+	if (!pgctl_is_running(&k->pgctl))
+	{
+		if (!keeper_start(k, KEEPER_STANDBY_START_WAIT_MS, &ready))
+		{
+			/* a data directory PostgreSQL says it cannot start from is only fixed by a new copy */
+			if (keeper_pg_failure_unusable(k->pgctl.failure))
+			{
+				log_warn("the standby's data directory cannot be started, resyncing it: %s", k->pgctl.failure);
+				k->standby_stuck = true;
+				return STEP_AGAIN;
+			}
+			return STEP_FAILED;
+		}
+	}
+	else if (chg.recovery)
+	{
+		/* a new master or a new address: the walreceiver must reconnect to it */
+		log_info("followed master changed followed_db=%s host=%s port=%d", followed->uid,
+				 followed->status.listen_address, followed->status.port);
+		if (!keeper_restart(k, KEEPER_STANDBY_START_WAIT_MS, &ready))
+			return STEP_FAILED;
+	}
+	else if (chg.any && !pgctl_reload(&k->pgctl))
+		return STEP_FAILED;
+
+	/* a hot standby says "ready" once consistent: it accepts read-only connections */
+	rs = pgctl_run_state(&k->pgctl);
+	if (rs == PG_RUN_READY)
+	{
+		PgConnParams p = keeper_local_params(k);
+		PGconn	   *conn = pgsql_connect(&p, true);
+
+		streaming = conn != NULL && pgsql_wal_receiver_streaming(conn);
+		PQfinish(conn);
+	}
+	keeper_watch_recovery(k, followed, rs == PG_RUN_READY, streaming);
+	if (k->standby_stuck)
+		return STEP_AGAIN;
+	if (rs != PG_RUN_READY)
+	{
+		keeper_fsm_enter(k, KEEPER_STATE_RECOVERING, "not yet consistent");
+		return STEP_WAITING;
+	}
+	if (!streaming)
+		keeper_fsm_enter(k, KEEPER_STATE_RECOVERING, "consistent, not streaming");
+	if (!keeper_finish_pass(k, db, false))
+		return STEP_FAILED;
+	if (streaming)
+	{
+		k->problem[0] = '\0';
+		keeper_fsm_enter(k, KEEPER_STATE_STANDBY, "consistent and streaming");
+		if (k->dbstate.phase == DB_PHASE_CATCHING_UP)
+		{
+			if (!keeper_set_phase(k, DB_PHASE_READY, false))
+				return STEP_FAILED;
+			keeper_drop_old_copy(k);
+		}
+		keeper_backoff_reset(&k->resync_backoff);
+	}
+	return STEP_DONE;
+}
+
+/* The step of every action of keeper_plan_decide(), in the enum's order. */
+static const KeeperStepFn keeper_steps[] = {
+	[KEEPER_ACTION_WAIT] = step_wait,
+	[KEEPER_ACTION_FENCE] = step_fence,
+	[KEEPER_ACTION_INIT_NEW] = step_init_new,
+	[KEEPER_ACTION_INIT_RESUME] = step_init_resume,
+	[KEEPER_ACTION_RESYNC] = step_resync,
+	[KEEPER_ACTION_ADOPT_EXISTING] = step_adopt,
+	[KEEPER_ACTION_LOST_DATA] = step_stop_and_wait,
+	[KEEPER_ACTION_DEMOTE] = step_stop_and_wait,
+	[KEEPER_ACTION_PROMOTE] = step_promote,
+	[KEEPER_ACTION_RUN_MASTER] = step_run_master,
+	[KEEPER_ACTION_RUN_STANDBY] = step_run_standby,
+	[KEEPER_ACTION_UNSUPPORTED] = step_stop_and_wait,
+};
+
+_Static_assert(sizeof(keeper_steps) / sizeof(keeper_steps[0]) == KEEPER_ACTION_COUNT,
+			   "every keeper action has a step");
+
+/* The facts the plan decides from, as they are now. */
+static void
+keeper_plan_input(KeeperDaemon *k, KeeperPlanInput *in, const Db **db)
+{
+	const Keeper *me = NULL;
+	PgControlState cs;
+
+	*db = NULL;
+	memset(in, 0, sizeof(*in));
+	in->has_cluster_data = k->has_cd;
+	if (k->has_cd)
+	{
+		me = cluster_data_find_keeper(&k->cd, k->uid);
+		*db = cluster_data_find_db_by_keeper(&k->cd, k->uid);
+	}
+	in->keeper_registered = me != NULL;
+	in->boot_uuid_matches = me != NULL && strcmp(me->status.boot_uuid, k->boot_uuid) == 0;
+	in->db = *db;
+	in->local_db_uid = k->dbstate.uid;
+	in->local_phase = k->dbstate.phase;
+	in->pg_initialized = pgctl_is_initialized(&k->pgctl);
+	in->local_is_standby = pgctl_is_standby(&k->pgctl);
+	in->promotion_interrupted = k->dbstate.phase == DB_PHASE_PROMOTING && in->pg_initialized &&
+		!in->local_is_standby && !pgctl_is_running(&k->pgctl) &&
+		(!pgctl_control_state(&k->pgctl, &cs) || (cs != PG_CONTROL_IN_PRODUCTION && cs != PG_CONTROL_SHUT_DOWN));
+	in->standby_stuck = k->standby_stuck;
 }
 
 bool
 keeper_converge(KeeperDaemon *k)
 {
-	const Keeper *me = NULL;
-	const Db   *db = NULL;
-	KeeperPlanInput in;
-	KeeperPlan	plan;
-
-	memset(&in, 0, sizeof(in));
-	in.has_cluster_data = k->has_cd;
-	if (k->has_cd)
+	for (int n = 0; n < KEEPER_MAX_STEPS_PER_PASS; n++)
 	{
-		me = cluster_data_find_keeper(&k->cd, k->uid);
-		db = cluster_data_find_db_by_keeper(&k->cd, k->uid);
-	}
-	in.keeper_registered = me != NULL;
-	in.boot_uuid_matches = me != NULL && strcmp(me->status.boot_uuid, k->boot_uuid) == 0;
-	in.db = db;
-	in.local_db_uid = k->dbstate.uid;
-	in.local_initializing = k->dbstate.initializing;
-	in.pg_initialized = pgctl_is_initialized(&k->pgctl);
-	in.local_is_standby = pgctl_is_standby(&k->pgctl);
-	plan = keeper_plan_decide(&in);
-	keeper_fsm_enter(k, keeper_action_state(plan.action), plan.reason);
+		KeeperPlanInput in;
+		KeeperPlan	plan;
+		const Db   *db;
 
-	switch (plan.action)
-	{
-		case KEEPER_ACTION_WAIT:
-			return false;
-		case KEEPER_ACTION_FENCE:
-			keeper_stop_postgres(k);
-			return true;
-		case KEEPER_ACTION_LOST_DATA:
-		case KEEPER_ACTION_UNSUPPORTED:
-			keeper_stop_postgres(k);
-			return false;
-		case KEEPER_ACTION_DEMOTE:
-			/* I5: stop writes first; the sentinel then assigns a resync db */
-			keeper_stop_postgres(k);
-			return false;
-		case KEEPER_ACTION_INIT_NEW:
-			if (!keeper_init_new(k, db))
-				return false;
-			break;
-		case KEEPER_ACTION_RESYNC:
-			if (!keeper_resync(k, db))
-				return false;
-			break;
-		case KEEPER_ACTION_ADOPT_EXISTING:
-			if (!keeper_adopt_existing(k, db))
-				return false;
-			break;
-		case KEEPER_ACTION_PROMOTE:
-		case KEEPER_ACTION_RUN_MASTER:
-		case KEEPER_ACTION_RUN_STANDBY:
-			break;
-	}
-	if (!keeper_converge_role(k, db))
-		return false;
-	/* the acknowledgement: only after everything above succeeded */
-	if (k->dbstate.generation != db->generation || k->dbstate.initializing)
-	{
-		if (!keeper_save_dbstate(k, db->uid, db->generation, false))
-			return false;
-		log_info("converged db=%s generation=%lld", db->uid, (long long) db->generation);
-	}
-	return true;
-}
-
-void
-keeper_probe_postgres(KeeperDaemon *k)
-{
-	PgConnParams p = keeper_local_params(k);
-	PGconn	   *conn;
-
-	pg_local_status_finish(&k->pgstatus);
-	k->pg_healthy = false;
-	k->pg_running = pgctl_is_running(&k->pgctl);
-	if (!k->pg_running)
-		return;
-	if ((conn = pgsql_connect(&p, true)) == NULL)
-		return;
-	k->pg_healthy = pgsql_get_status(conn, &k->pgstatus) && !k->pgstatus.file_settings_error;
-	if (k->pg_healthy && k->pgstatus.in_recovery)
-	{
-		PgConnParams rp = p;
-		uint32_t	tli;
-		uint64_t	pos;
-		char		sysid[CLUSTER_SYSTEM_ID_SIZE];
-
-		/*
-		 * A standby's timeline comes from IDENTIFY_SYSTEM (the timeline of the WAL it has replayed): a stale
-		 * timeline next to a replay position already on the next one would look like a fork to the sentinel.
-		 */
-		rp.user = k->cfg.pg_repl_username;
-		rp.password = k->repl_password[0] ? k->repl_password : NULL;
-		rp.replication = true;
-		if (!pgsql_identify_system(&rp, &tli, &pos, sysid, sizeof(sysid)))
-			k->pg_healthy = false;	/* no trustworthy timeline: not electable this round */
-		else
+		keeper_plan_input(k, &in, &db);
+		plan = keeper_plan_decide(&in);
+		keeper_fsm_enter(k, keeper_action_state(plan.action), plan.reason);
+		if (plan.action != KEEPER_ACTION_RUN_STANDBY)
+			memset(&k->recovery, 0, sizeof(k->recovery));
+		switch (keeper_steps[plan.action] (k, db, &plan))
 		{
-			if (tli != k->pgstatus.timeline_id &&
-				!pgsql_get_history(conn, tli, &k->pgstatus.history))
-				k->pg_healthy = false;
-			/* the replay position stays what is reported: IDENTIFY_SYSTEM's timeline is the replay timeline */
-			k->pgstatus.timeline_id = tli;
+			case STEP_AGAIN:
+				continue;
+			case STEP_WAITING:
+			case STEP_FAILED:
+				return false;
+			case STEP_DONE:
+				/* the acknowledgement: only after everything above succeeded */
+				if (db != NULL && k->dbstate.generation != db->generation)
+				{
+					if (!keeper_save_dbstate(k, db->uid, db->generation, k->dbstate.phase, k->dbstate.rewound))
+						return false;
+					log_info("converged db=%s generation=%lld", db->uid, (long long) db->generation);
+				}
+				return true;
 		}
 	}
-	PQfinish(conn);
+	log_error("no stable keeper action after %d steps in one pass", KEEPER_MAX_STEPS_PER_PASS);
+	return false;
 }

@@ -46,6 +46,7 @@ typedef struct KeeperConfig
 	bool		can_be_synchronous_replica;
 	const char *http_listen_address;	/* NULL = no HTTP server */
 	const char *os_user;
+	int64_t		recovery_stall_ms;	/* --recovery-stall-timeout: a standby without progress this long is resynced */
 } KeeperConfig;
 
 /* What the HTTP thread reads (under Keeper.lock). */
@@ -84,6 +85,7 @@ typedef struct KeeperDaemon
 	char		log_file[KEEPER_PATH_SIZE];
 	char		keeperstate_path[KEEPER_PATH_SIZE];
 	char		dbstate_path[KEEPER_PATH_SIZE];
+	char		old_pgdata[KEEPER_PATH_SIZE];	/* <data-dir>/postgres.old: the copy a base backup set aside */
 	char		clusterdata_key[512];
 	char		report_key[512];
 	char		su_password[KEEPER_SECRET_MAX];	/* "" when none (trust) */
@@ -100,6 +102,15 @@ typedef struct KeeperDaemon
 	KeeperLocalState kstate;
 	DbLocalState dbstate;
 	KeeperState state;
+
+	/* what keeps the keeper from converging, in PostgreSQL's words when it gave them; "" when converged */
+	char		problem[CLUSTER_PROBLEM_SIZE];
+	KeeperBackoff start_backoff;	/* starting PostgreSQL: 1 s doubling to 30 s */
+	KeeperBackoff init_backoff;	/* initdb: 2 s doubling to 60 s */
+	KeeperBackoff resync_backoff;	/* pg_rewind / pg_basebackup: 2 s doubling to 120 s */
+	RecoveryWatch recovery;		/* is the running standby getting anywhere */
+	bool		standby_stuck;	/* the standby must be resynced: it does not recover, or cannot start */
+	int64_t		pg_log_offset;	/* the server log's size when the keeper last started PostgreSQL */
 
 	PgLocalStatus pgstatus;		/* the last probe */
 	bool		pg_running;
@@ -135,8 +146,14 @@ bool keeper_converge(KeeperDaemon *k);
 /* converge.c: stops PostgreSQL (fast) if it runs; used on SIGTERM. */
 void keeper_stop_postgres(KeeperDaemon *k);
 
-/* converge.c: probes the local PostgreSQL into k->pgstatus / pg_running / pg_healthy. */
+/* converge.c: records what keeps the keeper from converging (shown in its report and in status). */
+void keeper_problem_set(KeeperDaemon *k, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+/* probe.c: probes the local PostgreSQL into k->pgstatus / pg_running / pg_healthy. */
 void keeper_probe_postgres(KeeperDaemon *k);
+
+/* probe.c: how the keeper connects to its own PostgreSQL (the socket directory, as the superuser). */
+PgConnParams keeper_local_params(const KeeperDaemon *k);
 
 /*
  * report.c: keeper_report_update builds the report from the keeper's current state (main thread) and hands it

@@ -199,13 +199,52 @@ keeper_state_write(const char *path, const KeeperLocalState *s)
 	return state_save(path, json_pack("{s:s, s:s}", "uid", s->uid, "clusterUID", s->cluster_uid));
 }
 
+const char *
+db_phase_to_string(DbPhase phase)
+{
+	switch (phase)
+	{
+		case DB_PHASE_READY:
+			return "ready";
+		case DB_PHASE_INITDB:
+			return "initdb";
+		case DB_PHASE_INITIALIZED:
+			return "initialized";
+		case DB_PHASE_REWIND:
+			return "rewind";
+		case DB_PHASE_BASEBACKUP:
+			return "basebackup";
+		case DB_PHASE_CATCHING_UP:
+			return "catching_up";
+		case DB_PHASE_PROMOTING:
+			return "promoting";
+		case DB_PHASE_UNKNOWN:
+			return "unknown";
+	}
+	return "unknown";
+}
+
+bool
+db_phase_from_string(const char *s, DbPhase *out)
+{
+	for (int p = DB_PHASE_READY; p < DB_PHASE_COUNT; p++)
+		if (strcmp(s, db_phase_to_string((DbPhase) p)) == 0)
+		{
+			*out = (DbPhase) p;
+			return true;
+		}
+	return false;
+}
+
 bool
 db_state_read(const char *path, DbLocalState *out, bool *found)
 {
 	bool		ok;
 	json_t	   *doc = state_load(path, found, &ok);
 	json_t	   *gen,
-			   *init;
+			   *init,
+			   *phase,
+			   *rewound;
 
 	memset(out, 0, sizeof(*out));
 	if (doc == NULL)
@@ -213,15 +252,22 @@ db_state_read(const char *path, DbLocalState *out, bool *found)
 	ok = state_get_uid(doc, "uid", out->uid, path);
 	gen = json_object_get(doc, "generation");
 	init = json_object_get(doc, "initializing");
-	if (ok && ((gen && !json_is_integer(gen)) || (init && !json_is_boolean(init))))
+	phase = json_object_get(doc, "phase");
+	rewound = json_object_get(doc, "rewound");
+	if (ok && ((gen && !json_is_integer(gen)) || (init && !json_is_boolean(init)) ||
+			   (phase && (!json_is_string(phase) || !db_phase_from_string(json_string_value(phase), &out->phase))) ||
+			   (rewound && !json_is_boolean(rewound))))
 	{
-		log_error("invalid state file \"%s\": bad generation or initializing", path);
+		log_error("invalid state file \"%s\": bad generation, phase, rewound or initializing", path);
 		ok = false;
 	}
 	if (ok)
 	{
 		out->generation = gen ? json_integer_value(gen) : 0;
-		out->initializing = init ? json_is_true(init) : false;
+		/* a keeper before phases wrote only "initializing": what it was doing is not known, so redo it all */
+		if (phase == NULL && init && json_is_true(init))
+			out->phase = DB_PHASE_UNKNOWN;
+		out->rewound = rewound ? json_is_true(rewound) : false;
 	}
 	json_decref(doc);
 	return ok;
@@ -230,6 +276,9 @@ db_state_read(const char *path, DbLocalState *out, bool *found)
 bool
 db_state_write(const char *path, const DbLocalState *s)
 {
-	return state_save(path, json_pack("{s:s, s:I, s:b}", "uid", s->uid, "generation", (json_int_t) s->generation,
-									  "initializing", s->initializing));
+	/* "initializing" stays for a downgrade: an older keeper then redoes whatever was in progress */
+	return state_save(path, json_pack("{s:s, s:I, s:s, s:b, s:b}", "uid", s->uid,
+									  "generation", (json_int_t) s->generation,
+									  "phase", db_phase_to_string(s->phase), "rewound", s->rewound,
+									  "initializing", s->phase != DB_PHASE_READY));
 }

@@ -360,6 +360,7 @@ main(int argc, char **argv)
 		{"can-be-synchronous-replica", 0, OPT_TYPE_STRING, &can_be_sync, "BOOL", "may be a synchronous standby"},
 		{"http-listen-address", 0, OPT_TYPE_STRING, &k->cfg.http_listen_address, "HOST:PORT", "HTTP /health, /metrics, /primary, /replica, /read-only"},
 		{"os-user", 0, OPT_TYPE_STRING, &k->cfg.os_user, "NAME", "started as root: drop to this user"},
+		{"recovery-stall-timeout", 0, OPT_TYPE_DURATION, &k->cfg.recovery_stall_ms, "DURATION", "a standby that makes no recovery progress this long while its master answers is resynced (default 60s)"},
 		OPT_END,
 	};
 	const OptDef *tables[3];
@@ -375,6 +376,7 @@ main(int argc, char **argv)
 	k->cfg.pg_bin_path = "/usr/lib/postgresql/15/bin";
 	k->cfg.pg_su_auth_method = "scram-sha-256";
 	k->cfg.pg_repl_auth_method = "scram-sha-256";
+	k->cfg.recovery_stall_ms = 60000;
 	store_options_init(&k->store_opts);
 	tables[0] = table;
 	tables[1] = k->store_opts.table;
@@ -402,6 +404,8 @@ main(int argc, char **argv)
 		keeper_usage_error("--pg-listen-address: required");
 	if (k->cfg.pg_port < 1 || k->cfg.pg_port > 65535)
 		keeper_usage_error("--pg-port: must be between 1 and 65535");
+	if (k->cfg.recovery_stall_ms < 1000)
+		keeper_usage_error("--recovery-stall-timeout: must be at least 1s");
 	if (k->cfg.pg_advertise_port < 0 || k->cfg.pg_advertise_port > 65535)
 		keeper_usage_error("--pg-advertise-port: must be between 1 and 65535");
 	if (k->cfg.pg_repl_username == NULL || k->cfg.pg_repl_username[0] == '\0')
@@ -447,6 +451,7 @@ main(int argc, char **argv)
 	snprintf(k->log_file, sizeof(k->log_file), "%.900s/postgres.log", k->data_dir);
 	snprintf(k->keeperstate_path, sizeof(k->keeperstate_path), "%.900s/keeperstate", k->data_dir);
 	snprintf(k->dbstate_path, sizeof(k->dbstate_path), "%.900s/dbstate", k->data_dir);
+	snprintf(k->old_pgdata, sizeof(k->old_pgdata), "%.900s/postgres.old", k->data_dir);
 	keeper_setup_identity(k);
 	/* the socket path (dir + "/.s.PGSQL.NNNNN") must fit in sun_path (108 bytes with the NUL) */
 	snprintf(k->socket_dir, sizeof(k->socket_dir), "%.900s/run", k->data_dir);
@@ -462,6 +467,11 @@ main(int argc, char **argv)
 	k->pgctl.pgdata = k->pgdata;
 	k->pgctl.log_file = k->log_file;
 	k->pgctl.passfile = k->passfile;
+	k->pgctl.socket_dir = k->socket_dir;
+	k->pgctl.port = (int) k->cfg.pg_port;
+	k->start_backoff = (KeeperBackoff) {.min_ms = 1000, .max_ms = 30000};
+	k->init_backoff = (KeeperBackoff) {.min_ms = 2000, .max_ms = 60000};
+	k->resync_backoff = (KeeperBackoff) {.min_ms = 2000, .max_ms = 120000};
 	if (!uid_generate_uuid(k->boot_uuid, sizeof(k->boot_uuid)))
 		return EXIT_CODE_INTERNAL;
 	if (!pgctl_version(&k->pgctl, &k->pg_version))
@@ -502,10 +512,21 @@ main(int argc, char **argv)
 		int64_t		start = timestamp_monotonic_ms();
 		bool		fresh;
 		bool		found;
+		DbLocalState found_state;
 
 		fresh = keeper_read_cluster_data(k, &revision);
-		if (!db_state_read(k->dbstate_path, &k->dbstate, &found))
-			memset(&k->dbstate, 0, sizeof(k->dbstate));
+		if (!db_state_read(k->dbstate_path, &found_state, &found))
+		{
+			/*
+			 * Unreadable (EMFILE, EIO, a damaged file) is not "no DB here", which would make a healthy master
+			 * look like lost data: keep what we knew and act on nothing until it can be read again.
+			 */
+			keeper_problem_set(k, "cannot read the local state file %s: acting on nothing until it can be read",
+							   k->dbstate_path);
+			fresh = false;
+		}
+		else
+			k->dbstate = found_state;
 		if (fresh)
 		{
 			pthread_mutex_lock(&k->lock);

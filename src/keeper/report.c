@@ -101,6 +101,8 @@ keeper_report_update(KeeperDaemon *k, bool now)
 	ki.postgres_binary_version = k->pg_version;
 	ki.can_be_master = k->cfg.can_be_master;
 	ki.can_be_synchronous_replica = k->cfg.can_be_synchronous_replica;
+	snprintf(ki.keeper_state, sizeof(ki.keeper_state), "%s", keeper_state_to_string(k->state));
+	snprintf(ki.problem, sizeof(ki.problem), "%s", k->problem);
 	if (k->dbstate.uid[0])
 		ok = (ki.postgres_state = postgres_state_new()) != NULL && keeper_fill_postgres_state(k, ki.postgres_state);
 	if (!ok)

@@ -115,3 +115,39 @@ def test_failover_durations_stop_at_the_next_master_change():
                                                                    ("c", "b2", 286.0)]
     out = chaos.failover_durations([cd(0, "a"), cd(10, "c")], writes, lambda c, uid: ips[uid], 0)
     assert out[0]["duration"] == 5.5
+
+
+def test_a_run_that_does_not_converge_is_still_checked_and_reported(tmp_path, capsys):
+    """The checker runs without a final master (nothing converged): the report says "not converged" beside the
+    other reasons, and counts every acknowledged write it could not read back as lost."""
+    chaos = _chaos()
+    events = tmp_path / "events.jsonl"
+    acks = [{"k": "ack", "id": i, "t0": 100.0 + i, "t1": 100.1 + i, "srv": "10.0.0.1", "tl": 1, "lsn": "0/3000000"}
+            for i in range(3)]
+    cds = [_cd(99.0, 10, "a", "a", 4, keeper={"a": "k1"})]
+    cds[0]["cd"].update({"maxStandbyLag": 1048576, "addr": {"a": "10.0.0.1"}})
+    events.write_text("\n".join(json.dumps(e) for e in cds + acks) + "\n")
+
+    class Args:
+        mode, seed, duration = "sync", 1, 60.0
+
+    class FakeHarness:
+        a = Args()
+        rid, ws, faults, restarts, online_bad = "r1", tmp_path, [], 0, []
+        t_start, converge_s = 100.0, 240.0
+        not_converged = "cluster not converged after 240s: db d1 not healthy/converged"
+
+        def __init__(self):
+            self.events = events
+
+        def hosts_of(self, kind):
+            return []
+
+    r = chaos.check(FakeHarness(), None, None, False, {"masters": []})
+    assert r["result"] == "FAIL" and r["converged"] is False
+    assert any(reason.startswith("not converged after healing") for reason in r["reasons"])
+    assert any("no master to read the final state" in reason for reason in r["reasons"])
+    assert r["writes_lost"] == 3
+    chaos.print_report(r)
+    out = capsys.readouterr().out
+    assert "RESULT: FAIL" in out and "not converged" in out and "convergence after heal NONE" in out
