@@ -161,3 +161,16 @@ def test_a_pod_the_restricted_pod_security_standard_refuses_fails(tmp_path):
     errors = results["pod-security[default]"]["errors"]
     assert any("keeper" in e and "hostNetwork" in e for e in errors), failures(results)
     assert any("proxy" in e and "hostPath" in e for e in errors), failures(results)
+
+
+def test_a_proxy_memory_limit_below_its_connections_fails(tmp_path):
+    chart = tmp_path / "bulwark"
+    shutil.copytree(CHART, chart)
+    values = chart / "values.yaml"
+    text = values.read_text()
+    assert "  maxConnections: 8192\n" in text
+    values.write_text(text.replace("  maxConnections: 8192\n", "  maxConnections: 20000\n", 1))
+    rc, results = run_check(tmp_path, "--chart", str(chart), "--default-only")
+    assert rc == 1
+    assert any("--max-connections=20000" in e and "limits.memory" in e
+               for e in results["consistency[default]"]["errors"]), failures(results)
