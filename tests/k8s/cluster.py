@@ -992,12 +992,12 @@ def cgroup_pids(root):
     return pids
 
 
-def kill_cgroup(root, what):
-    """SIGKILL every process in cgroup root (and below) until none is left; 30 s at most."""
+def kill_cgroup(root, what, spare=()):
+    """SIGKILL every process in cgroup root (and below) but the spared PIDs until none is left; 30 s at most."""
     deadline = time.monotonic() + 30
     n = 0
     while time.monotonic() < deadline:
-        pids = cgroup_pids(root) - {os.getpid()}
+        pids = cgroup_pids(root) - {os.getpid()} - set(spare)
         if not pids:
             break
         for pid in pids:
@@ -1007,7 +1007,7 @@ def kill_cgroup(root, what):
             except ProcessLookupError:
                 pass
         time.sleep(0.3)
-    left = cgroup_pids(root)
+    left = cgroup_pids(root) - set(spare)
     if left:
         log(f"WARNING: {what}: processes still alive: {sorted(left)}")
     elif n:
@@ -1054,7 +1054,8 @@ def down(_args):
     for ctrl_root in Path("/sys/fs/cgroup").glob("*/kubepods"):
         kill_cgroup(ctrl_root, "pod")
     stop_daemon("containerd")
-    kill_cgroup(cgroup_dir(), "containerd shim")
+    # the shims (containerd's children) are in our cgroup; the API server and etcd stop cleanly after them
+    kill_cgroup(cgroup_dir(), "containerd shim", spare=[p for p in map(daemon_pid, ("kube-apiserver", "etcd")) if p])
     stop_daemon("kube-apiserver")
     stop_daemon("etcd")
     kill_cgroup(cgroup_dir(), "bulwark-k8s")
