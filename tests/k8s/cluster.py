@@ -27,11 +27,10 @@ Everything is cached outside the repository, keyed by version, under $BULWARK_K8
 /var/cache/bulwark-k8s); the cluster's state is /var/lib/bulwark-k8s (wiped on every k8s-up).
 """
 import argparse
-import base64
 import hashlib
-import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -297,7 +296,32 @@ def build_bulwark_image():
     return name, archive
 
 
+# Debian packages the cluster needs (the Go toolchain is the machine's: Debian 12's golang is too old)
+DEBIAN_PACKAGES = ["containerd", "runc", "containernetworking-plugins", "debootstrap", "buildah", "iptables",
+                   "conntrack", "iproute2", "openssl", "curl", "gcc", "libc6-dev", "python3-psycopg"]
+
+
+def ensure_packages():
+    missing = [p for p in DEBIAN_PACKAGES
+               if "install ok installed" not in run("dpkg-query", "-W", "-f=${Status}", p, check=False).stdout]
+    if missing:
+        log(f"installing Debian packages: {' '.join(missing)}")
+        # package scripts must not start services (containerd): this script starts its own
+        if not os.path.exists("/usr/sbin/policy-rc.d"):
+            Path("/usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
+            os.chmod("/usr/sbin/policy-rc.d", 0o755)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        run("apt-get", "update", "-qq", env=env, timeout=600)
+        run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, env=env, timeout=1800)
+    r = run("go", "env", "GOVERSION", check=False)
+    m = re.match(r"go1\.(\d+)", r.stdout.strip()) if r.returncode == 0 else None
+    if not m or int(m.group(1)) < 24:
+        raise RuntimeError(f"Go 1.24 or later is needed to build Kubernetes {KUBE_VERSION} (found: "
+                           f"{r.stdout.strip() or 'no go on PATH'})")
+
+
 def build_all():
+    ensure_packages()
     t0 = time.monotonic()
     build_kube()
     imgs = build_small_images()
