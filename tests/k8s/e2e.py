@@ -27,11 +27,9 @@ and the script prints how to reach them. Exit 0 PASS, 1 FAIL, 2 could not run.
 """
 import argparse
 import json
-import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
