@@ -241,6 +241,7 @@ class E2E:
         self.figures = {}
         self.failures = []
         self.kb = cluster.kube_bin()
+        self.installed = False   # this run installed the release (so it removes it, and the cluster, at the end)
 
     def helm(self, *args, timeout=600):
         cc = SourceFileLoader("chart_check", str(REPO / "scripts" / "chart-check")).load_module()
@@ -268,6 +269,7 @@ class E2E:
         kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted",
                 "pod-security.kubernetes.io/enforce-version=latest")
         t0 = time.monotonic()
+        self.installed = True
         self.helm("install", RELEASE, CHART, "-n", NS, "-f", VALUES, "--set", f"image.tag={tag}")
         log(f"helm install {RELEASE} (image {name}) ...")
         wait_for("every pod of the release Ready, one master and two standbys", healthy, 600, 1)
@@ -531,6 +533,9 @@ class E2E:
                   f"psql -h {FULL}-proxy user=postgres  (read-write; {FULL}-proxy-ro: read-only)\n"
                   f"  from this machine: psql -h {getattr(self, 'rw', '?')} -U postgres (PGPASSWORD from the "
                   f"Secret {FULL}-auth)\n  scripts/k8s-down when done")
+            return 0
+        if not self.installed:
+            print("\nnothing was installed by this run: the cluster is left as it was (scripts/k8s-down stops it)")
             return 0
         try:
             self.helm("uninstall", RELEASE, "-n", NS, "--wait", timeout=300)
