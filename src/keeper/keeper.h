@@ -14,6 +14,7 @@
 
 #include "cluster.h"
 #include "http_server.h"
+#include "keeper/keeper_children.h"
 #include "keeper/keeper_plan.h"
 #include "keeper/keeper_state.h"
 #include "keeper/pgctl.h"
@@ -137,6 +138,7 @@ typedef struct KeeperDaemon
 
 	pthread_mutex_t lock;
 	KeeperSnapshot snap;
+	ChildProgress child_progress;	/* /health: the child programs' counters at the last look */
 	HttpServer *http;
 } KeeperDaemon;
 

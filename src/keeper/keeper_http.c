@@ -2,7 +2,10 @@
  * src/keeper/keeper_http.c
  *    The keeper's HTTP endpoints, served by http_server.c on its own thread from a snapshot the main loop
  *    refreshes after every pass (under the mutex):
- *      /health      200 while the keeper loop runs (a pass finished within 3 sleep intervals + 10 s), else 503
+ *      /health      200 while the keeper loop runs: a pass finished within 3 sleep intervals + 10 s, or the loop
+ *                   is inside one long step (a base backup, a rewind) whose program still makes progress
+ *                   (keeper_children.c); else 503. The liveness probe of the Helm chart uses it, so a keeper
+ *                   busy in an hour-long pg_basebackup is not restarted while a stuck one is.
  *      /metrics     Prometheus text
  *      /primary     200 when PostgreSQL runs as a healthy primary and the cluster data says this DB is master
  *      /replica     200 when PostgreSQL runs healthy in recovery; ?lag=<bytes>: 503 when further behind the
@@ -15,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "keeper/keeper.h"
+#include "keeper/keeper_children.h"
 #include "log.h"
 #include "timestamp.h"
 
@@ -112,6 +118,18 @@ keeper_http_metrics(const KeeperSnapshot *s, HttpResponse *resp)
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The progress of the keeper's child programs between two /health requests (k->child_progress, under lock). */
+static bool
+keeper_health_child_progressing(KeeperDaemon *k, const ChildActivity *child, int64_t now, int64_t window_ms)
+{
+	bool		moving;
+
+	pthread_mutex_lock(&k->lock);
+	moving = keeper_children_progressing(&k->child_progress, child, now, window_ms);
+	pthread_mutex_unlock(&k->lock);
+	return moving;
+}
+
 static void
 keeper_http_handle(void *ctx, const HttpRequest *req, HttpResponse *resp)
 {
@@ -134,10 +152,24 @@ keeper_http_handle(void *ctx, const HttpRequest *req, HttpResponse *resp)
 	}
 	if (strcmp(req->path, "/health") == 0)
 	{
+		int64_t		now = timestamp_now_ms();
 		int64_t		limit = 3 * s.sleep_interval_ms + 10000;
-		bool		alive = s.last_pass_ms > 0 && timestamp_now_ms() - s.last_pass_ms < limit;
+		bool		alive = s.last_pass_ms > 0 && now - s.last_pass_ms < limit;
+		ChildActivity child;
+		char		text[128];
 
-		keeper_http_text(resp, alive ? 200 : 503, alive ? "ok\n" : "keeper loop stalled\n");
+		if (alive)
+			keeper_http_text(resp, 200, "ok\n");
+		else if (s.last_pass_ms > 0 && keeper_children_scan("/proc", getpid(), &child) &&
+				 keeper_health_child_progressing(k, &child, now, limit))
+		{
+			/* no pass for a while, but the loop is in one long step and its program moves: alive */
+			snprintf(text, sizeof(text), "ok: busy in %s (pid %d) for %" PRId64 " s\n", child.name,
+					 (int) child.pid, (now - s.last_pass_ms) / 1000);
+			keeper_http_text(resp, 200, text);
+		}
+		else
+			keeper_http_text(resp, 503, "keeper loop stalled\n");
 	}
 	else if (strcmp(req->path, "/metrics") == 0)
 		keeper_http_metrics(&s, resp);

@@ -494,6 +494,8 @@ main(int argc, char **argv)
 	pg_local_status_init(&k->pgstatus);
 	pthread_mutex_init(&k->lock, NULL);
 	k->state = KEEPER_STATE_STARTING;
+	/* /health counts from the start of the loop: its first pass may be a long base backup (keeper_http.c) */
+	k->snap.last_pass_ms = timestamp_now_ms();
 	if (!keeper_http_start(k, err, sizeof(err)))
 		keeper_usage_error("--http-listen-address: %s", err);
 	if (!keeper_reporter_start(k, err, sizeof(err)))

@@ -45,7 +45,7 @@ def test_chart_checks(tmp_path):
     # every kind of check ran, for the defaults and every ci values file
     sets = ["default"] + sorted(p.name[: -len("-values.yaml")] for p in (CHART / "ci").glob("*-values.yaml"))
     for s in sets:
-        for check in ("lint", "template", "schema", "consistency", "flags", "files", "cluster-spec"):
+        for check in ("lint", "template", "schema", "consistency", "pod-security", "flags", "files", "cluster-spec"):
             assert f"{check}[{s}]" in results, f"{check}[{s}] did not run"
     assert {"tools", "bad-values", "containerfile"} <= results.keys()
     assert len(sets) >= 4, "the chart needs non-default values sets in deploy/helm/bulwark/ci"
@@ -146,3 +146,31 @@ def test_a_containerfile_copying_what_make_install_does_not_make_fails(tmp_path)
     assert any("/out/usr/local/lib/" in e and "nothing there" in e for e in errors), errors
     assert any("docs/nope.md" in e for e in errors), errors
     assert any("useradd --uid 10001" in e for e in errors), errors
+
+
+def test_a_pod_the_restricted_pod_security_standard_refuses_fails(tmp_path):
+    # what Pod Security admission refused on the live cluster would refuse: host network, a hostPath volume
+    chart = broken_chart(tmp_path, "keeper.yaml", "      enableServiceLinks: false\n",
+                         "      enableServiceLinks: false\n      hostNetwork: true\n")
+    path = chart / "templates" / "proxy.yaml"
+    path.write_text(path.read_text().replace("      volumes:\n", "      volumes:\n        - name: host\n"
+                                             "          hostPath: {path: /var/run}\n", 1)
+                    .replace("{{- if $vols }}", "{{- if true }}", 1))
+    rc, results = run_check(tmp_path, "--chart", str(chart), "--default-only")
+    assert rc == 1
+    errors = results["pod-security[default]"]["errors"]
+    assert any("keeper" in e and "hostNetwork" in e for e in errors), failures(results)
+    assert any("proxy" in e and "hostPath" in e for e in errors), failures(results)
+
+
+def test_a_proxy_memory_limit_below_its_connections_fails(tmp_path):
+    chart = tmp_path / "bulwark"
+    shutil.copytree(CHART, chart)
+    values = chart / "values.yaml"
+    text = values.read_text()
+    assert "  maxConnections: 8192\n" in text
+    values.write_text(text.replace("  maxConnections: 8192\n", "  maxConnections: 20000\n", 1))
+    rc, results = run_check(tmp_path, "--chart", str(chart), "--default-only")
+    assert rc == 1
+    assert any("--max-connections=20000" in e and "limits.memory" in e
+               for e in results["consistency[default]"]["errors"]), failures(results)
