@@ -911,6 +911,7 @@ static const ClusterSpec cluster_spec_default_values = {
 	.pg_parameters = {NULL, 0},
 	.pg_hba = NULL,
 	.automatic_pg_restart = false,
+	.failsafe_mode = true,
 };
 
 void

@@ -277,6 +277,8 @@ typedef struct ClusterSpec
 	PgParameters pg_parameters; /* pgParameters */
 	StringList *pg_hba;			/* pgHBA: NULL = the default "host all all 0.0.0.0/0 md5" lines */
 	bool		automatic_pg_restart;	/* automaticPgRestart: restart when a parameter needs it */
+	bool		failsafe_mode;	/* failsafeMode: a master cut from the store stays writable while every
+								 * electable keeper promises directly not to be promoted (src/common/fencing.h) */
 } ClusterSpec;
 
 /*
@@ -403,6 +405,7 @@ typedef struct KeeperStatus
 	bool		can_be_master;
 	bool		can_be_synchronous_replica;
 	PgBinaryVersion postgres_binary_version;
+	char		http_address[CLUSTER_HOST_SIZE + 8];	/* host:port of its HTTP endpoints, "" when unknown */
 } KeeperStatus;
 
 typedef struct Keeper
@@ -647,6 +650,7 @@ typedef struct KeeperInfo
 	bool		can_be_master;
 	bool		can_be_synchronous_replica;
 	char		keeper_state[CLUSTER_KEEPER_STATE_SIZE];	/* the keeper's state machine ("standby", "recovering") */
+	char		http_address[CLUSTER_HOST_SIZE + 8];	/* host:port where other keepers and proxies reach it */
 	char		problem[CLUSTER_PROBLEM_SIZE];	/* what keeps it from converging, "" when nothing */
 } KeeperInfo;
 

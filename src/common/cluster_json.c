@@ -285,6 +285,7 @@ static const Field cluster_spec_fields[] = {
 	F_PARAMS("pgParameters", ClusterSpec, pg_parameters),
 	F_OPT_STRING_LIST("pgHBA", ClusterSpec, pg_hba),
 	F_BOOL("automaticPgRestart", ClusterSpec, automatic_pg_restart),
+	F_BOOL("failsafeMode", ClusterSpec, failsafe_mode),
 };
 static const ObjectType cluster_spec_type = OBJECT_TYPE(cluster_spec_fields);
 
@@ -342,6 +343,7 @@ static const Field keeper_status_fields[] = {
 	F_BOOL("canBeSynchronousReplica", KeeperStatus, can_be_synchronous_replica),
 	F_OBJECT("postgresBinaryVersion", KeeperStatus, postgres_binary_version, PgBinaryVersion,
 			 pg_binary_version_type),
+	F_STRING("httpAddress", KeeperStatus, http_address),
 };
 static const ObjectType keeper_status_type = OBJECT_TYPE(keeper_status_fields);
 
@@ -456,6 +458,7 @@ static const Field keeper_info_fields[] = {
 	F_BOOL("canBeMaster", KeeperInfo, can_be_master),
 	F_BOOL("canBeSynchronousReplica", KeeperInfo, can_be_synchronous_replica),
 	F_STRING("keeperState", KeeperInfo, keeper_state),
+	F_STRING("httpAddress", KeeperInfo, http_address),
 	F_STRING("problem", KeeperInfo, problem),
 };
 static const ObjectType keeper_info_type = OBJECT_TYPE(keeper_info_fields);

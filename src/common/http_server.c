@@ -195,7 +195,7 @@ http_conn_respond(HttpServer *s, HttpConn *c, bool head_ok)
 		memset(&req, 0, sizeof(req));
 		snprintf(req.method, sizeof(req.method), "GET");
 	}
-	else if (strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0)
+	else if (strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0 && strcmp(req.method, "POST") != 0)
 	{
 		resp.status = 405;
 		ok = buf_append_str(&resp.body, "method not allowed\n");

@@ -4,7 +4,8 @@
  *    of its own, so a keeper busy with a base backup still answers its probes; the handler is called on that
  *    thread and must take the daemon's own lock around the state it reads. One request per connection
  *    (Connection: close), requests capped at 8 KiB, at most 64 connections at once, 5 s to send a request;
- *    anything malformed gets 400 and the connection closed.
+ *    anything malformed gets 400 and the connection closed. GET, HEAD and POST reach the handler (a POST's
+ *    arguments are in its query string: a body is not read); other methods get 405.
  */
 #ifndef BULWARK_HTTP_SERVER_H
 #define BULWARK_HTTP_SERVER_H

@@ -195,6 +195,22 @@ keeper_restart(KeeperDaemon *k, int64_t wait_ms, bool *ready)
 	return keeper_start(k, wait_ms, ready);
 }
 
+/*
+ * keeper_master_confirmed: PostgreSQL may run as (or become) a master only while its role is confirmed by the
+ * store or the failsafe (fence.c); otherwise the problem says so and the caller waits.
+ */
+static bool
+keeper_master_confirmed(KeeperDaemon *k)
+{
+	int64_t		late;
+
+	if (keeper_fence_master_allowed(k, &late))
+		return true;
+	keeper_problem_set(k, "the master role is not confirmed (no store read naming it master with a publish, and no "
+					   "failsafe) since %lld ms: postgres is not run as a master until it is", (long long) late);
+	return false;
+}
+
 /* ---- the pieces of a pass on a running server ---- */
 
 /* Checks that PostgreSQL took every entry of the configuration files (a bad pgParameters value fails here). */
@@ -648,6 +664,8 @@ step_promote(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 	}
 	if (!keeper_apply_sync_names(k, db, chg.any))
 		return STEP_FAILED;
+	if (!keeper_master_confirmed(k))
+		return STEP_WAITING;
 	log_info("promoting postgres db=%s", db->uid);
 	if (!pgctl_promote(&k->pgctl, keeper_ready_timeout_ms(k)) || !pgctl_reload(&k->pgctl))
 	{
@@ -665,6 +683,8 @@ step_run_master(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 	bool		ready = true;
 
 	(void) plan;
+	if (!keeper_master_confirmed(k))
+		return STEP_WAITING;
 	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_set_standby_signal(k, false))
 		return STEP_FAILED;
 	if (!was_running)
@@ -848,7 +868,15 @@ keeper_plan_input(KeeperDaemon *k, KeeperPlanInput *in, const Db **db)
 		!in->local_is_standby && !pgctl_is_running(&k->pgctl) &&
 		(!pgctl_control_state(&k->pgctl, &cs) || (cs != PG_CONTROL_IN_PRODUCTION && cs != PG_CONTROL_SHUT_DOWN));
 	in->standby_stuck = k->standby_stuck;
+	{
+		char		master[UID_SIZE];
+		int64_t		left;
+
+		in->promotion_promised = keeper_fence_promise_holds(k, master, sizeof(master), &left);
+	}
 }
+
+
 
 bool
 keeper_converge(KeeperDaemon *k)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "fencing.h"
 #include "http_server.h"
 #include "keeper/keeper_children.h"
 #include "keeper/keeper_plan.h"
@@ -48,6 +49,7 @@ typedef struct KeeperConfig
 	const char *http_listen_address;	/* NULL = no HTTP server */
 	const char *os_user;
 	int64_t		recovery_stall_ms;	/* --recovery-stall-timeout: a standby without progress this long is resynced */
+	const char *http_advertise_address;	/* --http-advertise-address: host:port the others reach us at */
 } KeeperConfig;
 
 /* What the HTTP thread reads (under Keeper.lock). */
@@ -97,6 +99,7 @@ typedef struct KeeperDaemon
 	ClusterData cd;				/* the last valid cluster data */
 	bool		has_cd;
 	int64_t		cd_mod_revision;
+	int64_t		last_read_sent_ms;	/* when the last cluster data read was sent (monotonic) */
 	bool		cd_invalid_logged;	/* the current undecodable document was already logged */
 	bool		store_down;		/* the last store call failed (log once per change) */
 
@@ -136,6 +139,28 @@ typedef struct KeeperDaemon
 	int64_t		lease_ttl_s;
 	bool		report_failing;
 
+	/*
+	 * fence.c: self-fencing and the failsafe (under lock). The confirmations of the master role, the bounds the
+	 * spec implies, a copy of the last valid cluster data for the HTTP and failsafe threads, and on a standby the
+	 * promise not to be promoted that it gave a master.
+	 */
+	MasterConfirmation confirm;
+	FencingTimes fencing;
+	bool		failsafe_mode;
+	bool		fenced;			/* the role went unconfirmed: PostgreSQL is not run as a master until it is */
+	int64_t		self_fence_count;
+	ClusterData *fence_cd;
+	int64_t		fence_cd_revision;
+	int64_t		promise_until_ms;	/* monotonic */
+	int64_t		store_read_started_ms;	/* a cluster data read in flight since then (monotonic), 0 = none */
+	bool		store_read_failed;	/* the last cluster data read failed */
+	char		promised_to[UID_SIZE];	/* the master DB promised to */
+	pthread_t	watchdog;
+	pthread_t	failsafe;
+	bool		fence_started;
+	bool		fence_stop;
+	char		http_address[CLUSTER_HOST_SIZE + 8];	/* what the report advertises */
+
 	pthread_mutex_t lock;
 	KeeperSnapshot snap;
 	ChildProgress child_progress;	/* /health: the child programs' counters at the last look */
@@ -169,6 +194,22 @@ void keeper_reporter_stop(KeeperDaemon *k);
 
 /* report.c: the sleep interval in effect (the spec's, or 1 s before any cluster data). */
 int64_t keeper_sleep_interval_ms(const KeeperDaemon *k);
+
+/*
+ * fence.c: the fencing threads; the observations they judge from (a read naming this DB master, a publish,
+ * both by send time); whether PostgreSQL may run as a master now (*late_ms: how long the role has gone
+ * unconfirmed); a standby's failsafe promise and the answer to a master's request for one.
+ */
+bool keeper_fence_start(KeeperDaemon *k, char *err, size_t errlen) __attribute__((warn_unused_result));
+void keeper_fence_stop(KeeperDaemon *k);
+void keeper_fence_observe_read(KeeperDaemon *k, int64_t sent_ms);
+void keeper_fence_observe_read_start(KeeperDaemon *k, int64_t now);
+void keeper_fence_observe_read_end(KeeperDaemon *k, bool ok);
+void keeper_fence_observe_publish(KeeperDaemon *k, int64_t sent_ms);
+int64_t keeper_fence_confirmed_until(KeeperDaemon *k);
+bool keeper_fence_master_allowed(KeeperDaemon *k, int64_t *late_ms);
+bool keeper_fence_promise_holds(KeeperDaemon *k, char *master, size_t masterlen, int64_t *left_ms);
+bool keeper_fence_answer(KeeperDaemon *k, const FailsafeRequest *req, int64_t *granted_ms, const char **reason);
 
 /* keeper_http.c: refreshes the snapshot from k (main thread); starts/handles the HTTP server. */
 void keeper_snapshot_update(KeeperDaemon *k);

@@ -11,7 +11,13 @@
  *      /replica     200 when PostgreSQL runs healthy in recovery; ?lag=<bytes>: 503 when further behind the
  *                   master's last known xLogPos in the cluster data
  *      /read-only   200 for a healthy primary or replica
+ *      /failsafe    GET: 200 {"masterDb","confirmedMs"} while this keeper's master role is confirmed (by the store
+ *                   or the failsafe), 503 otherwise: what a proxy that cannot read the store asks the master.
+ *                   POST ?cluster=&master=&keeper=&want=: a master's request for a promise not to be promoted
+ *                   (fence.c): 200 {"grantedMs"} or 409 {"reason"}
  *    Like Patroni's, every other answer is 503, so HAProxy checks and Kubernetes probes use them unchanged.
+ *    /primary is also 503 as soon as the master role is no longer confirmed (src/common/fencing.h), even before
+ *    the watchdog has stopped PostgreSQL: a client picking the primary by this check never picks a deposed one.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -130,6 +136,65 @@ keeper_health_child_progressing(KeeperDaemon *k, const ChildActivity *child, int
 	return moving;
 }
 
+/* POST /failsafe: a master asks for a promise; GET /failsafe: is this keeper's master role confirmed. */
+static void
+keeper_http_failsafe(KeeperDaemon *k, const KeeperSnapshot *s, const HttpRequest *req, HttpResponse *resp)
+{
+	if (strcmp(req->method, "POST") == 0)
+	{
+		char		cluster[UID_SIZE] = "",
+					master[UID_SIZE] = "",
+					keeper[UID_SIZE] = "",
+					want[32] = "";
+		char	   *end = NULL;
+		FailsafeRequest fr;
+		int64_t		granted;
+		const char *reason;
+
+		if (!http_query_get(req->query, "cluster", cluster, sizeof(cluster)) ||
+			!http_query_get(req->query, "master", master, sizeof(master)) ||
+			!http_query_get(req->query, "keeper", keeper, sizeof(keeper)) ||
+			!http_query_get(req->query, "want", want, sizeof(want)))
+		{
+			keeper_http_text(resp, 400, "{\"reason\":\"cluster, master, keeper and want are required\"}\n");
+			return;
+		}
+		fr.cluster_uid = cluster;
+		fr.master_db = master;
+		fr.master_keeper = keeper;
+		fr.want_ms = strtoll(want, &end, 10);
+		if (end == want || *end != '\0')
+		{
+			keeper_http_text(resp, 400, "{\"reason\":\"want: a number of milliseconds\"}\n");
+			return;
+		}
+		resp->content_type = "application/json";
+		if (keeper_fence_answer(k, &fr, &granted, &reason))
+		{
+			resp->status = buf_printf(&resp->body, "{\"grantedMs\":%lld}\n", (long long) granted) ? 200 : 500;
+			log_debug("failsafe: promised master db %s not to be promoted for %lld ms", master, (long long) granted);
+		}
+		else
+		{
+			resp->status = buf_printf(&resp->body, "{\"reason\":\"%s\"}\n", reason) ? 409 : 500;
+			log_debug("failsafe: refused master db %s on keeper %s: %s", master, keeper, reason);
+		}
+		return;
+	}
+	{
+		int64_t		late;
+		bool		ok = s->pg_running && !s->in_recovery && s->cd_says_master && keeper_fence_master_allowed(k, &late);
+		int64_t		left = keeper_fence_confirmed_until(k) - timestamp_monotonic_ms();
+
+		resp->content_type = "application/json";
+		if (ok && left > 0)
+			resp->status = buf_printf(&resp->body, "{\"masterDb\":\"%s\",\"confirmedMs\":%lld}\n", s->db_uid,
+									  (long long) left) ? 200 : 500;
+		else
+			resp->status = buf_append_str(&resp->body, "{\"reason\":\"not a confirmed master\"}\n") ? 503 : 500;
+	}
+}
+
 static void
 keeper_http_handle(void *ctx, const HttpRequest *req, HttpResponse *resp)
 {
@@ -145,6 +210,11 @@ keeper_http_handle(void *ctx, const HttpRequest *req, HttpResponse *resp)
 	primary = s.pg_running && s.pg_healthy && !s.in_recovery;
 	replica = s.pg_running && s.pg_healthy && s.in_recovery;
 
+	if (strcmp(req->path, "/failsafe") == 0 && (strcmp(req->method, "POST") == 0 || strcmp(req->method, "GET") == 0))
+	{
+		keeper_http_failsafe(k, &s, req, resp);
+		return;
+	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 && strcmp(req->method, "OPTIONS") != 0)
 	{
 		keeper_http_text(resp, 405, "method not allowed\n");
@@ -176,7 +246,8 @@ keeper_http_handle(void *ctx, const HttpRequest *req, HttpResponse *resp)
 	else if (strcmp(req->path, "/primary") == 0 || strcmp(req->path, "/master") == 0 ||
 			 strcmp(req->path, "/read-write") == 0)
 	{
-		bool		yes = primary && s.cd_says_master;
+		int64_t		late;
+		bool		yes = primary && s.cd_says_master && keeper_fence_master_allowed(k, &late);
 
 		keeper_http_text(resp, yes ? 200 : 503, yes ? "primary\n" : "not the primary\n");
 	}

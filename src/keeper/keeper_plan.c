@@ -187,6 +187,9 @@ keeper_plan_decide(const KeeperPlanInput *in)
 	switch (db->spec.role)
 	{
 		case DB_ROLE_MASTER:
+			/* a promise given to the old master in a store outage is kept: it fences itself relying on it */
+			if ((in->promotion_interrupted || in->local_is_standby) && in->promotion_promised)
+				return PLAN(KEEPER_ACTION_WAIT, "promotion deferred: a failsafe promise to the old master holds");
 			if (in->promotion_interrupted)
 				return (KeeperPlan) {.action = KEEPER_ACTION_PROMOTE, .restore_standby_signal = true,
 					.reason = "redo a promotion interrupted before its end"};

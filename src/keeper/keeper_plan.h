@@ -74,6 +74,7 @@ typedef struct KeeperPlanInput
 	 */
 	bool		promotion_interrupted;
 	bool		standby_stuck;	/* the RecoveryWatch gave up on this standby (see keeper_recovery_judge) */
+	bool		promotion_promised; /* a failsafe promise to the master not to be promoted still holds */
 } KeeperPlanInput;
 
 typedef struct KeeperPlan

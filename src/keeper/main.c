@@ -235,9 +235,14 @@ keeper_read_cluster_data(KeeperDaemon *k, int64_t *revision)
 	bool		found = false;
 	ClusterData cd;
 	char		msg[1024];
+	bool		ok;
 
 	*revision = 0;
-	if (!store_get(k->store, k->clusterdata_key, &kv, &found, revision, &err))
+	k->last_read_sent_ms = timestamp_monotonic_ms();
+	keeper_fence_observe_read_start(k, k->last_read_sent_ms);
+	ok = store_get(k->store, k->clusterdata_key, &kv, &found, revision, &err);
+	keeper_fence_observe_read_end(k, ok);
+	if (!ok)
 	{
 		if (!k->store_down)
 			log_warn("store unreachable, leaving postgres as it is: %s: %s", store_error_kind_to_string(err.kind),
@@ -335,6 +340,45 @@ keeper_wait(KeeperDaemon *k, int64_t deadline, int64_t revision)
 	}
 }
 
+/* True when the last cluster data names our DB master, its role is confirmed now and PostgreSQL is stopped. */
+static bool
+keeper_master_restartable(KeeperDaemon *k)
+{
+	const Db   *master = cluster_data_master_db(&k->cd);
+	int64_t		late;
+
+	return master != NULL && strcmp(master->spec.keeper_uid, k->uid) == 0 &&
+		strcmp(master->uid, k->dbstate.uid) == 0 && k->dbstate.phase == DB_PHASE_READY &&
+		!pgctl_is_running(&k->pgctl) && keeper_fence_master_allowed(k, &late);
+}
+
+/*
+ * keeper_http_address: where the other keepers and the proxies reach our HTTP endpoints (the failsafe):
+ * --http-advertise-address, else the listen address, whose wildcard host (0.0.0.0, ::) is replaced by the
+ * advertised PostgreSQL host. "" without an HTTP server.
+ */
+static void
+keeper_http_address(KeeperDaemon *k)
+{
+	const char *listen = k->cfg.http_listen_address;
+	const char *pg_host = k->cfg.pg_advertise_address ? k->cfg.pg_advertise_address : k->cfg.pg_listen_address;
+	const char *colon;
+	char		host[CLUSTER_HOST_SIZE];
+
+	k->http_address[0] = '\0';
+	if (k->cfg.http_advertise_address != NULL)
+	{
+		snprintf(k->http_address, sizeof(k->http_address), "%s", k->cfg.http_advertise_address);
+		return;
+	}
+	if (listen == NULL || k->http == NULL || (colon = strrchr(listen, ':')) == NULL)
+		return;
+	snprintf(host, sizeof(host), "%.*s", (int) (colon - listen), listen);
+	if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0 || strcmp(host, "*") == 0)
+		snprintf(host, sizeof(host), "%s", pg_host);
+	snprintf(k->http_address, sizeof(k->http_address), "%s:%d", host, http_server_port(k->http));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,6 +404,7 @@ main(int argc, char **argv)
 		{"can-be-synchronous-replica", 0, OPT_TYPE_STRING, &can_be_sync, "BOOL", "may be a synchronous standby"},
 		{"http-listen-address", 0, OPT_TYPE_STRING, &k->cfg.http_listen_address, "HOST:PORT", "HTTP /health, /metrics, /primary, /replica, /read-only"},
 		{"os-user", 0, OPT_TYPE_STRING, &k->cfg.os_user, "NAME", "started as root: drop to this user"},
+		{"http-advertise-address", 0, OPT_TYPE_STRING, &k->cfg.http_advertise_address, "HOST:PORT", "where other keepers and the proxies reach the HTTP endpoints (default: the listen address, with --pg-advertise-address for a wildcard host)"},
 		{"recovery-stall-timeout", 0, OPT_TYPE_DURATION, &k->cfg.recovery_stall_ms, "DURATION", "a standby that makes no recovery progress this long while its master answers is resynced (default 60s)"},
 		OPT_END,
 	};
@@ -498,7 +543,10 @@ main(int argc, char **argv)
 	k->snap.last_pass_ms = timestamp_now_ms();
 	if (!keeper_http_start(k, err, sizeof(err)))
 		keeper_usage_error("--http-listen-address: %s", err);
+	keeper_http_address(k);
 	if (!keeper_reporter_start(k, err, sizeof(err)))
+		keeper_usage_error("%s", err);
+	if (!keeper_fence_start(k, err, sizeof(err)))
 		keeper_usage_error("%s", err);
 
 	memset(&sa, 0, sizeof(sa));
@@ -531,6 +579,7 @@ main(int argc, char **argv)
 			k->dbstate = found_state;
 		if (fresh)
 		{
+			keeper_fence_observe_read(k, k->last_read_sent_ms);
 			pthread_mutex_lock(&k->lock);
 			k->snap.last_store_read_ms = timestamp_now_ms();
 			pthread_mutex_unlock(&k->lock);
@@ -542,6 +591,16 @@ main(int argc, char **argv)
 				pthread_mutex_unlock(&k->lock);
 			}
 		}
+		else if (k->has_cd && keeper_master_restartable(k))
+		{
+			/*
+			 * The store is unreachable, but the failsafe's promises confirm the master role (fence.c): bring back a
+			 * PostgreSQL that the watchdog stopped while the role was unconfirmed. Nothing else is decided on an old
+			 * cluster data.
+			 */
+			log_info("the failsafe confirms the master role while the store is unreachable: running postgres as master");
+			(void) keeper_converge(k);
+		}
 		keeper_probe_postgres(k);
 		keeper_report_update(k, fresh);
 		keeper_snapshot_update(k);
@@ -550,6 +609,7 @@ main(int argc, char **argv)
 
 	log_info("stopping on signal");
 	keeper_stop_postgres(k);
+	keeper_fence_stop(k);
 	keeper_reporter_stop(k);
 	http_server_stop(k->http);
 	store_watch_free(k->watch);

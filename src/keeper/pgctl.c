@@ -369,6 +369,19 @@ pgctl_is_running(const PgCtl *pg)
 	return pgctl_read_lock_file(path, &pid, owner, sizeof(owner)) && pgctl_pid_is_postmaster_of(pid, pg->pgdata);
 }
 
+bool
+pgctl_request_fast_stop(const PgCtl *pg)
+{
+	char		path[PATH_MAX];
+	char		owner[PATH_MAX];
+	long		pid;
+
+	snprintf(path, sizeof(path), "%s/postmaster.pid", pg->pgdata);
+	if (!pgctl_read_lock_file(path, &pid, owner, sizeof(owner)) || !pgctl_pid_is_postmaster_of(pid, pg->pgdata))
+		return false;
+	return kill((pid_t) pid, SIGINT) == 0;
+}
+
 PgRunState
 pgctl_run_state(const PgCtl *pg)
 {

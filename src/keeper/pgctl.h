@@ -100,6 +100,13 @@ bool pgctl_is_standby(const PgCtl *pg);
  */
 bool pgctl_is_running(const PgCtl *pg);
 
+/*
+ * pgctl_request_fast_stop: SIGINT to this data directory's postmaster (a fast shutdown: every session is
+ * terminated, no new one accepted), without waiting. False when no postmaster of ours runs or kill failed.
+ * For the fencing watchdog, which must not wait for a program.
+ */
+bool pgctl_request_fast_stop(const PgCtl *pg);
+
 /* pgctl_run_state: the postmaster's own status line in postmaster.pid (PG_RUN_STOPPED when not running). */
 PgRunState pgctl_run_state(const PgCtl *pg);
 

@@ -102,6 +102,7 @@ keeper_report_update(KeeperDaemon *k, bool now)
 	ki.can_be_master = k->cfg.can_be_master;
 	ki.can_be_synchronous_replica = k->cfg.can_be_synchronous_replica;
 	snprintf(ki.keeper_state, sizeof(ki.keeper_state), "%s", keeper_state_to_string(k->state));
+	snprintf(ki.http_address, sizeof(ki.http_address), "%s", k->http_address);
 	snprintf(ki.problem, sizeof(ki.problem), "%s", k->problem);
 	if (k->dbstate.uid[0])
 		ok = (ki.postgres_state = postgres_state_new()) != NULL && keeper_fill_postgres_state(k, ki.postgres_state);
@@ -117,7 +118,10 @@ keeper_report_update(KeeperDaemon *k, bool now)
 	k->report_ready = true;
 	k->report_built_ms = timestamp_monotonic_ms();
 	k->report_now = k->report_now || now;
+	/* often enough that a master's role stays confirmed with a publish or two lost (fencing.h) */
 	k->report_interval_ms = keeper_sleep_interval_ms(k);
+	if (k->report_interval_ms > k->fencing.publish_every_ms && k->fencing.publish_every_ms > 0)
+		k->report_interval_ms = k->fencing.publish_every_ms;
 	pthread_cond_signal(&k->report_cond);
 	pthread_mutex_unlock(&k->lock);
 }
@@ -129,6 +133,7 @@ keeper_report_publish(KeeperDaemon *k, KeeperInfo *ki, int64_t interval_ms)
 	StoreError	err = {0};
 	char	   *text = NULL;
 	int64_t		ttl = (3 * interval_ms + 999) / 1000;	/* a keeper misses two reports before its key expires */
+	int64_t		sent;
 
 	if (ttl < 3)
 		ttl = 3;
@@ -139,6 +144,7 @@ keeper_report_publish(KeeperDaemon *k, KeeperInfo *ki, int64_t interval_ms)
 		log_error("could not encode the keeper report");
 		return;
 	}
+	sent = timestamp_monotonic_ms();
 	if (!keeper_lease_ensure(k, ttl, &err) ||
 		!store_put(k->report_store, k->report_key, text, strlen(text), k->lease_id, NULL, &err))
 	{
@@ -154,6 +160,7 @@ keeper_report_publish(KeeperDaemon *k, KeeperInfo *ki, int64_t interval_ms)
 		if (k->report_failing)
 			log_info("keeper report published again");
 		k->report_failing = false;
+		keeper_fence_observe_publish(k, sent);
 	}
 	free(text);
 }

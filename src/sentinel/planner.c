@@ -281,6 +281,7 @@ mem_db(Plan *plan, const char *uid, int64_t generation)
 	copy_uid(dm->uid, uid);
 	dm->generation = generation;
 	dm->since_ms = plan->in->now_ms;
+	dm->first_seen_ms = plan->in->now_ms;
 	return dm;
 }
 
@@ -395,6 +396,8 @@ observe_keepers(Plan *plan)
 		k->status.can_be_master = ki->can_be_master;
 		k->status.can_be_synchronous_replica = ki->can_be_synchronous_replica;
 		k->status.postgres_binary_version = ki->postgres_binary_version;
+		/* where the other keepers and the proxies reach it when the store is down (failsafe) */
+		snprintf(k->status.http_address, sizeof(k->status.http_address), "%s", ki->http_address);
 		km = mem_keeper(plan, ki->uid);
 		if (km != NULL && strcmp(km->info_uid, ki->info_uid) != 0)
 		{
@@ -969,6 +972,26 @@ master_failure(Plan *plan, const Db *master, char *buf, size_t size)
 	return NULL;
 }
 
+/*
+ * True when this leader first saw db after the master's keeper last published: a master cut off from the store
+ * holds its role on promises from the keepers of the cluster data it last read (src/common/fencing.h), which
+ * cannot include such a DB, so electing it could make a second master.
+ */
+static bool
+created_after_master_silence(Plan *plan, const Db *master, const Db *db)
+{
+	const PlannerKeeperMemory *km = NULL;
+	const PlannerDbMemory *dm = NULL;
+
+	for (size_t i = 0; i < plan->mem->keeper_count && km == NULL; i++)
+		if (strcmp(plan->mem->keepers[i].uid, master->spec.keeper_uid) == 0)
+			km = &plan->mem->keepers[i];
+	for (size_t i = 0; i < plan->mem->db_count && dm == NULL; i++)
+		if (strcmp(plan->mem->dbs[i].uid, db->uid) == 0)
+			dm = &plan->mem->dbs[i];
+	return km != NULL && dm != NULL && dm->first_seen_ms > km->info_changed_ms;
+}
+
 /* Why db may not replace master (into buf), or NULL when it may. */
 static const char *
 candidate_rejection(Plan *plan, const Db *master, const Db *db, char *buf, size_t size)
@@ -984,6 +1007,9 @@ candidate_rejection(Plan *plan, const Db *master, const Db *db, char *buf, size_
 		return snprintf(buf, size, "canBeMaster=false"), buf;
 	if (!db->status.healthy)
 		return snprintf(buf, size, "postgres unhealthy"), buf;
+	if (spec->failsafe_mode && created_after_master_silence(plan, master, db))
+		return snprintf(buf, size, "created after the master was last heard from: a master in failsafe cannot "
+						"know it (failsafeMode)"), buf;
 	if (db->status.current_generation == CLUSTER_NO_GENERATION ||
 		(!db_converged(db) && db->spec.init_mode != INIT_MODE_NONE))
 		return snprintf(buf, size, "not initialized yet"), buf;

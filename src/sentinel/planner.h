@@ -91,6 +91,7 @@ typedef struct PlannerDbMemory
 	char		uid[UID_SIZE];
 	int64_t		generation;		/* the generation being timed */
 	int64_t		since_ms;		/* when that generation first appeared */
+	int64_t		first_seen_ms;	/* when this leader first saw the DB */
 } PlannerDbMemory;
 
 typedef struct PlannerProxyMemory

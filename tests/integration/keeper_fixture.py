@@ -78,6 +78,7 @@ class KeeperProc:
         self.pg_port, self.http_port = free_ports(2)
         self.log_path = os.path.join(ws.root, f"{uid}.log")
         self.extra_args = list(extra_args)
+        self.store_endpoints = None     # None: the etcd's; set to route this keeper's store traffic elsewhere
         self.proc = None
         ws.keepers.append(self)
 
@@ -87,7 +88,8 @@ class KeeperProc:
                 "--pg-su-password-file", self.ws.su_pw, "--pg-repl-username", "repl",
                 "--pg-repl-password-file", self.ws.repl_pw, "--http-listen-address", f"127.0.0.1:{self.http_port}",
                 *([] if self.run_as else ["--os-user", "postgres"]),
-                "--store-endpoints", self.etcd.endpoints, "--cluster-name", self.cluster, *self.extra_args]
+                "--store-endpoints", self.store_endpoints or self.etcd.endpoints, "--cluster-name", self.cluster,
+                *self.extra_args]
 
     def start(self):
         log = open(self.log_path, "a")

@@ -369,8 +369,8 @@ test_full_encode_lists_every_field_and_round_trips(void **state)
 	(void) state;
 	cluster_spec_defaults(&s);
 	full = cluster_spec_encode(&s);
-	/* 31 fields, of which initMode is unset and newConfig, pitrConfig, existingConfig, standbyConfig and pgHBA absent */
-	assert_int_equal(json_object_size(full), 31 - 6);
+	/* 32 fields, of which initMode is unset and newConfig, pitrConfig, existingConfig, standbyConfig and pgHBA absent */
+	assert_int_equal(json_object_size(full), 32 - 6);
 	assert_null(json_object_get(full, "initMode"));
 	assert_string_equal(json_string_value(json_object_get(full, "failInterval")), "3s");
 	assert_string_equal(json_string_value(json_object_get(full, "deadKeeperRemovalInterval")), "48h0m0s");

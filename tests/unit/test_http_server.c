@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_http_server.c
  *    The daemons' small HTTP server: request-line parsing (what is accepted, what gets 400), query strings,
- *    and a real exchange over loopback: a handler's answer, 404, 405 and a request too large.
+ *    and a real exchange over loopback: a handler's answer (to GET and POST), 404, 405 and a request too large.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -125,8 +125,11 @@ test_server_answers_and_rejects(void **state)
 	assert_non_null(strstr(resp, "\r\n\r\nok\n"));
 	exchange(http_server_port(s), "GET /nope HTTP/1.1\r\n\r\n", 22, resp, sizeof(resp));
 	assert_non_null(strstr(resp, "HTTP/1.1 404"));
-	exchange(http_server_port(s), "POST /health HTTP/1.1\r\n\r\n", 25, resp, sizeof(resp));
+	exchange(http_server_port(s), "DELETE /health HTTP/1.1\r\n\r\n", 27, resp, sizeof(resp));
 	assert_non_null(strstr(resp, "HTTP/1.1 405"));
+	/* a POST reaches the handler (its arguments in the query string: the failsafe's requests) */
+	exchange(http_server_port(s), "POST /health HTTP/1.1\r\n\r\n", 25, resp, sizeof(resp));
+	assert_non_null(strstr(resp, "HTTP/1.1 200 OK"));
 	exchange(http_server_port(s), "garbage\r\n\r\n", 11, resp, sizeof(resp));
 	assert_non_null(strstr(resp, "HTTP/1.1 400"));
 	memset(big, 'a', sizeof(big));

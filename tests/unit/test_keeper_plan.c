@@ -33,6 +33,7 @@ typedef struct PlanCase
 	bool		standby;
 	bool		promotion_interrupted;
 	bool		stuck;
+	bool		promised;
 	KeeperAction want;
 	bool		want_base_backup;	/* RESYNC: no pg_rewind */
 } PlanCase;
@@ -88,6 +89,10 @@ static const PlanCase plan_cases[] = {
 		 true, KEEPER_ACTION_PROMOTE),
 	{SEEN_AS("promotion interrupted after standby.signal went: promote again", MASTER_NONE, "db1", DB_PHASE_PROMOTING,
 		  true, false, KEEPER_ACTION_PROMOTE), .promotion_interrupted = true},
+	{SEEN_AS("a failsafe promise to the old master defers a promotion", MASTER_NONE, "db1", DB_PHASE_READY, true,
+			 true, KEEPER_ACTION_WAIT), .promised = true},
+	{SEEN_AS("a promise does not stop a master that runs as one", MASTER_NONE, "db1", DB_PHASE_READY, true,
+			 false, KEEPER_ACTION_RUN_MASTER), .promised = true},
 	SEEN("promotion finished before the crash: run", MASTER_NONE, "db1", DB_PHASE_PROMOTING, true, false,
 		 KEEPER_ACTION_RUN_MASTER),
 	SEEN("promoting but no longer master: demote first (I5)", STANDBY_NONE, "db1", DB_PHASE_PROMOTING, true, false,
@@ -146,7 +151,7 @@ test_plan_decision_table(void **state)
 			.has_cluster_data = c->has_cd, .keeper_registered = c->registered, .boot_uuid_matches = c->boot_ok,
 			.local_db_uid = c->local_uid, .local_phase = c->phase, .pg_initialized = c->initialized,
 			.local_is_standby = c->standby, .promotion_interrupted = c->promotion_interrupted,
-			.standby_stuck = c->stuck,
+			.standby_stuck = c->stuck, .promotion_promised = c->promised,
 		};
 		KeeperPlan	plan;
 

@@ -702,6 +702,14 @@ static const PlannerCase cases[] = {
 	{"other_system_id_makes_a_standby_ineligible", NULL, 2, {
 		RUNNING, DO(OP_FREEZE, 0), RUN(3000), DOS(OP_SYSTEM_ID, 1, "9999"), RUN(2000),
 		MASTER(0), EVENT(PLANNER_EVENT_NO_ELIGIBLE_MASTER, "system id 9999 differs from the master's 7001")}},
+	{"failsafe_mode_never_elects_a_standby_created_after_the_master_went_silent", NULL, 3, {
+		RUNNING, DOV(OP_CAN_BE_MASTER, 1, 0), RUN(1000), DO(OP_FREEZE, 0), RUN(500),
+		DOS(OP_SYSTEM_ID, 2, "9999"), RUN(1000), {EXPECT_RESYNC, 2, 0, NULL}, RUN(6000), MASTER(0),
+		EVENT(PLANNER_EVENT_NO_ELIGIBLE_MASTER, "created after the master was last heard from")}},
+	{"without_failsafe_mode_a_standby_created_after_the_master_went_silent_is_elected",
+		"{\"initMode\":\"new\",\"failsafeMode\":false}", 3, {
+		RUNNING, DOV(OP_CAN_BE_MASTER, 1, 0), RUN(1000), DO(OP_FREEZE, 0), RUN(500),
+		DOS(OP_SYSTEM_ID, 2, "9999"), RUN(1000), {EXPECT_RESYNC, 2, 0, NULL}, RUN(6000), MASTER(2)}},
 	{"can_be_master_false_is_never_elected", NULL, 3, {
 		RUNNING, DOV(OP_CAN_BE_MASTER, 2, 0), DOV(OP_LAG, 1, 0x1000), RUN(1000), DO(OP_FREEZE, 0), RUN(5000),
 		MASTER(1)}},
