@@ -8,6 +8,10 @@
  *    full the reading side stops being polled (backpressure). Connections are freed after the dispatch pass
  *    (the after-pass hook), never inside their own callbacks.
  *
+ * A connection without a target (none published, or its database refused it before anything of the client's
+ * reached it) is held, its client unread, within the bounds of hold.c, and routed when the worker applies the
+ * next route table or, after a refusal, retries the same database; a fenced worker never holds.
+ *
  * A connection lives and dies in the worker that accepted it: nothing of it is shared, so the pump takes no
  * lock and touches no atomic. What crosses threads: the route table (posted by the watcher with a sequence
  * number, applied by every worker, acknowledged only once the slowest worker has applied it), the time of

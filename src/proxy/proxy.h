@@ -55,7 +55,8 @@ typedef struct ProxyListener
 typedef struct ProxyMetrics
 {
 	uint64_t	accepted[2];	/* per ListenerKind */
-	uint64_t	refused[2];		/* closed at once: no target, too many connections, backend unreachable */
+	uint64_t	refused[2];		/* closed without a backend: no target (or a bound of the hold), too many
+								 * connections, backend unreachable */
 	uint64_t	current[2];		/* open connections */
 	uint64_t	bytes_to_backend;
 	uint64_t	bytes_to_client;
@@ -181,9 +182,12 @@ void forwarder_run(ProxyDaemon *p);
 void forwarder_stop(ProxyDaemon *p);
 void forwarder_finish(ProxyDaemon *p);
 
-/* forwarder_apply_routes: switch worker w to rt: close its connections whose target is gone, route held ones. */
+/*
+ * forwarder_apply_routes: switch worker w to rt: close its connections whose target is gone (those still
+ * connecting to it are routed again, or held), route its held ones under rt.
+ */
 void forwarder_apply_routes(ProxyWorker *w, const RouteTable *rt);
-/* forwarder_fence: close every connection of w and, with --stop-listening, its listeners. */
+/* forwarder_fence: close every connection of w (held ones too) and, with --stop-listening, its listeners. */
 void forwarder_fence(ProxyWorker *w, const char *why);
 
 /*
