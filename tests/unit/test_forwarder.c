@@ -7,8 +7,12 @@
  *    a route change closes the connections to the old target. With two workers: the generation is
  *    acknowledged only once every worker has closed its read-write connections (also with the workers on
  *    their own threads), the watchdog fences every worker and unfencing re-listens in every worker, and
- *    read-only connections are balanced over the process, not per worker. Run under ASan and valgrind, it
- *    also shows that closed connections are freed (after their pass) and nothing leaks.
+ *    read-only connections are balanced over the process, not per worker. Holding: a connection without a
+ *    target, or refused by its database, is held and forwarded (its bytes intact) when a target is published
+ *    or the database is back; one still connecting follows a route change; the time and count bounds refuse
+ *    (the count over every worker); a fenced proxy refuses rather than holds and closes the held ones;
+ *    --hold-timeout 0 refuses at once. Run under ASan and valgrind, it also shows that closed connections
+ *    are freed (after their pass) and nothing leaks.
  */
 #include <stdarg.h>
 #include <stddef.h>
