@@ -370,8 +370,10 @@ def test_fenced_proxy_refuses_rather_than_holds_and_closes_held_ones(etcd, trio,
     finally:
         os.kill(member.pid, signal.SIGCONT)
     held.close()
+    # the thread's figures for /metrics are refreshed on its 100 ms tick
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_hold_wait_seconds_count{outcome="closed"}') == 1, timeout=5,
+             what="the held connection closed by the fence in /metrics")
     assert hold_metric(p, 'bulwark_proxy_held_total{port="rw"}') == 1
-    assert hold_metric(p, 'bulwark_proxy_hold_wait_seconds_count{outcome="closed"}') == 1
 
 
 def test_store_outage_shorter_than_timeout_keeps_connections_longer_fences(etcd, trio, proxy_factory):

@@ -70,7 +70,9 @@ def test_client_cut_by_master_death_reconnects_at_once_and_first_query_runs_on_n
     new = lc.master_keeper()
     assert new is not old and (in_recovery, port) == (False, new.pg_port)
     conn.close()
-    assert metric(proxy, 'bulwark_proxy_hold_wait_seconds_count{outcome="forwarded"}') >= 1
+    # each forwarding thread refreshes its figures for /metrics on its 100 ms tick
+    wait_for(lambda: metric(proxy, 'bulwark_proxy_hold_wait_seconds_count{outcome="forwarded"}') >= 1, 5,
+             "the held connection's wait in /metrics")
     assert metric(proxy, 'bulwark_proxy_hold_refused_total{port="rw",reason="timeout"}') == 0
 
 
@@ -100,7 +102,7 @@ def test_client_cut_by_switchover_reconnects_at_once_and_first_query_runs_on_new
     assert r.returncode == 0, r.stdout + r.stderr
     new = lc.master_keeper()
     assert new is not old and (in_recovery, port) == (False, new.pg_port)
-    assert metric(proxy, 'bulwark_proxy_held_total{port="rw"}') >= 1
+    wait_for(lambda: metric(proxy, 'bulwark_proxy_held_total{port="rw"}') >= 1, 5, "the held connection in /metrics")
 
 
 def test_ro_client_cut_by_its_only_standby_death_reconnects_at_once_to_the_replacement(cluster_factory):
