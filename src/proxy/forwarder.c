@@ -8,6 +8,10 @@
  *    full the reading side stops being polled (backpressure). Connections are freed after the dispatch pass
  *    (the after-pass hook), never inside their own callbacks.
  *
+ * A connection without a target (none published, or its database refused it before anything of the client's
+ * reached it) is held, its client unread, within the bounds of hold.c, and routed when the worker applies the
+ * next route table or, after a refusal, retries the same database; a fenced worker never holds.
+ *
  * A connection lives and dies in the worker that accepted it: nothing of it is shared, so the pump takes no
  * lock and touches no atomic. What crosses threads: the route table (posted by the watcher with a sequence
  * number, applied by every worker, acknowledged only once the slowest worker has applied it), the time of
@@ -38,7 +42,7 @@
 
 typedef enum ConnState
 {
-	CONN_STATE_HOLDING = 0,		/* waiting for a target (up to --hold-timeout); the client is not read */
+	CONN_STATE_HOLDING = 0,		/* waiting for a target (hold.c's bounds); the client is not read */
 	CONN_STATE_CONNECTING,		/* non-blocking connect to the backend in progress */
 	CONN_STATE_FORWARDING,
 	CONN_STATE_CLOSING,			/* on the closing list, freed after this pass */
@@ -60,7 +64,12 @@ struct ProxyConn
 	int			bfd;			/* backend socket, -1 before connecting */
 	RouteTarget target;
 	bool		balanced;		/* counted in the read-only balance under target: released on close */
-	int64_t		deadline_ms;	/* hold or connect deadline */
+	bool		held;			/* counted among the held (metrics.held, p->held_conns) until forwarded or closed */
+	int			connect_failures;	/* connections to a database that failed while the client waited */
+	int64_t		accepted_ms;
+	int64_t		hold_deadline_ms;	/* accepted_ms + the hold timeout: held no longer than this */
+	int64_t		retry_at_ms;	/* held after a failed connect: try the routes again then (0 = now) */
+	int64_t		connect_deadline_ms;
 	bool		client_eof;		/* the client closed its side: no more reads from it */
 	bool		backend_eof;
 	ProxyConn  *prev;
@@ -85,6 +94,38 @@ listener_kind_to_string(ListenerKind k)
 	return "?";
 }
 
+/* conn_hold_end: c is no longer held (its wait ended with outcome): uncount it, record its wait. */
+static void
+conn_hold_end(ProxyConn *c, HoldOutcome outcome)
+{
+	ProxyWorker *w = c->worker;
+
+	if (!c->held)
+		return;
+	c->held = false;
+	w->metrics.held[c->kind]--;
+	atomic_fetch_sub_explicit(&w->proxy->held_conns, 1, memory_order_relaxed);
+	hold_stats_record(&w->metrics.hold, outcome, evloop_now_ms() - c->accepted_ms);
+}
+
+/* conn_drop_backend: close c's backend socket (if any) and forget its target. */
+static void
+conn_drop_backend(ProxyConn *c)
+{
+	ProxyWorker *w = c->worker;
+
+	if (c->bfd >= 0)
+	{
+		evloop_forget(w->loop, c->bfd);
+		close(c->bfd);
+		c->bfd = -1;
+	}
+	if (c->balanced)
+		balance_release(&w->proxy->ro_balance, &c->target);
+	c->balanced = false;
+	memset(&c->target, 0, sizeof(c->target));
+}
+
 /* conn_close: mark closing, stop polling, close the sockets; the memory is freed after the pass. */
 static void
 conn_close(ProxyConn *c)
@@ -94,16 +135,10 @@ conn_close(ProxyConn *c)
 
 	if (c->state == CONN_STATE_CLOSING)
 		return;
+	conn_hold_end(c, HOLD_OUTCOME_CLOSED);
 	evloop_forget(w->loop, c->cfd);
 	close(c->cfd);
-	if (c->bfd >= 0)
-	{
-		evloop_forget(w->loop, c->bfd);
-		close(c->bfd);
-	}
-	if (c->balanced)
-		balance_release(&p->ro_balance, &c->target);
-	c->balanced = false;
+	conn_drop_backend(c);
 	c->state = CONN_STATE_CLOSING;
 	/* unlink from the live list, push on the closing list */
 	if (c->prev)
@@ -244,6 +279,95 @@ conn_after_io(ProxyConn *c)
 	conn_update_masks(c);
 }
 
+/* conn_refuse: close c without a backend, counted as refused (and why, when the hold's bounds refused it). */
+static void
+conn_refuse(ProxyConn *c, HoldRefusal why)
+{
+	ProxyMetrics *m = &c->worker->metrics;
+
+	m->refused[c->kind]++;
+	if (why == HOLD_REFUSAL_TIMEOUT)
+	{
+		m->hold_refused_timeout[c->kind]++;
+		conn_hold_end(c, HOLD_OUTCOME_REFUSED);
+	}
+	else if (why == HOLD_REFUSAL_LIMIT)
+		m->hold_refused_limit[c->kind]++;
+	conn_close(c);
+}
+
+/*
+ * conn_hold: c (without a backend) waits for a target, its client unread; false when hold_decide refuses
+ * that (why: the reason). A connection is counted among the held from the first time it is held until it is
+ * forwarded or closed, including while it connects again.
+ */
+static bool
+conn_hold(ProxyConn *c, HoldRefusal *why)
+{
+	ProxyWorker *w = c->worker;
+	ProxyDaemon *p = w->proxy;
+	HoldPolicy	policy = {w->hold_timeout_ms, p->max_held_connections};
+	HoldInput	in = {
+		.fenced = w->fenced,
+		.have_target = false,
+		.already_held = c->held,
+		.now_ms = evloop_now_ms(),
+		.deadline_ms = c->hold_deadline_ms,
+	};
+	bool		counted = false;
+	bool		entering = c->state != CONN_STATE_HOLDING || !c->held;
+
+	/* counted before deciding, as --max-connections is, so that workers deciding at once cannot overshoot */
+	if (!c->held && policy.timeout_ms > 0 && !in.fenced)
+	{
+		in.held = atomic_fetch_add_explicit(&p->held_conns, 1, memory_order_relaxed);
+		counted = true;
+	}
+	if (hold_decide(&policy, &in, why) != HOLD_VERDICT_HOLD)
+	{
+		if (counted)
+			atomic_fetch_sub_explicit(&p->held_conns, 1, memory_order_relaxed);
+		return false;
+	}
+	if (counted)
+	{
+		c->held = true;
+		w->metrics.held[c->kind]++;
+		w->metrics.held_total[c->kind]++;
+	}
+	c->state = CONN_STATE_HOLDING;
+	/* watch the client for a hangup; once it has sent something, it is left unread (conn_client_event) */
+	if (entering && evloop_mask(w->loop, c->cfd, EV_READ) < 0)
+		conn_close(c);
+	return true;
+}
+
+/*
+ * conn_connect_failed: c's database did not take the connection (err: the errno). Nothing of the client's
+ * has reached it, so c is held again if the hold's bounds allow: routed at the next route table, or tried
+ * again after hold_retry_delay_ms (a database that restarts without a failover); else refused as before.
+ */
+static void
+conn_connect_failed(ProxyConn *c, int err)
+{
+	HoldRefusal why;
+
+	errno = err;
+	if (c->connect_failures == 0)
+		log_warn("could not connect to db %s at %s:%d: %m", c->target.db_uid, c->target.host, c->target.port);
+	else
+		log_debug("could not connect to db %s at %s:%d: %m failures=%d", c->target.db_uid, c->target.host,
+				  c->target.port, c->connect_failures + 1);
+	c->connect_failures++;
+	conn_drop_backend(c);
+	if (!conn_hold(c, &why))
+	{
+		conn_refuse(c, why);
+		return;
+	}
+	c->retry_at_ms = evloop_now_ms() + hold_retry_delay_ms(c->connect_failures);
+}
+
 static void
 conn_client_event(EvLoop *loop, int fd, void *data, int mask)
 {
@@ -296,14 +420,11 @@ conn_backend_event(EvLoop *loop, int fd, void *data, int mask)
 
 		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr != 0)
 		{
-			if (soerr != 0)
-				errno = soerr;
-			log_warn("could not connect to db %s at %s:%d: %m", c->target.db_uid, c->target.host, c->target.port);
-			w->metrics.refused[c->kind]++;
-			conn_close(c);
+			conn_connect_failed(c, soerr != 0 ? soerr : errno);
 			return;
 		}
 		c->state = CONN_STATE_FORWARDING;
+		conn_hold_end(c, HOLD_OUTCOME_FORWARDED);
 		conn_update_masks(c);
 		return;
 	}
@@ -334,31 +455,31 @@ conn_connect(ProxyConn *c)
 	if (t->addrlen == 0)
 	{
 		log_warn("db %s address \"%s\" is not resolved; refusing connection", t->db_uid, t->host);
-		w->metrics.refused[c->kind]++;
-		conn_close(c);
+		conn_refuse(c, HOLD_REFUSAL_NONE);
 		return;
 	}
 	fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 	{
-		w->metrics.refused[c->kind]++;
-		conn_close(c);
+		log_error("could not create a socket for db %s: %m", t->db_uid);
+		conn_refuse(c, HOLD_REFUSAL_NONE);
 		return;
 	}
 	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->bfd = fd;
 	if (connect(fd, (const struct sockaddr *) &t->addr, t->addrlen) == 0)
+	{
 		c->state = CONN_STATE_FORWARDING;
+		conn_hold_end(c, HOLD_OUTCOME_FORWARDED);
+	}
 	else if (errno == EINPROGRESS)
 	{
 		c->state = CONN_STATE_CONNECTING;
-		c->deadline_ms = evloop_now_ms() + w->proxy->backend_connect_timeout_ms;
+		c->connect_deadline_ms = evloop_now_ms() + w->proxy->backend_connect_timeout_ms;
 	}
 	else
 	{
-		log_warn("could not connect to db %s at %s:%d: %m", t->db_uid, t->host, t->port);
-		w->metrics.refused[c->kind]++;
-		conn_close(c);
+		conn_connect_failed(c, errno);
 		return;
 	}
 	if (evloop_set(w->loop, fd, 0, conn_backend_event, c) < 0)
@@ -430,20 +551,16 @@ worker_accept(EvLoop *loop, int fd, void *data, int mask)
 	for (int i = 0; i < PROXY_ACCEPTS_PER_PASS; i++)
 	{
 		int			cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		const RouteTarget *t = NULL;
-		bool		balanced = false;
 		ProxyConn  *c = NULL;
+		HoldRefusal why;
 
 		if (cfd < 0)
 			return;				/* EAGAIN, or EMFILE and friends: try again next pass */
 		w->metrics.accepted[l->kind]++;
 		/* --max-connections is the process's: one count over every worker, taken before anything else */
 		if (atomic_fetch_add_explicit(&p->open_conns, 1, memory_order_relaxed) >= p->max_connections ||
-			((t = worker_pick(w, l->kind, &balanced)) == NULL && p->hold_timeout_ms <= 0) ||
 			(c = calloc(1, sizeof(*c))) == NULL)
 		{
-			if (balanced)
-				balance_release(&p->ro_balance, t);
 			atomic_fetch_sub_explicit(&p->open_conns, 1, memory_order_relaxed);
 			w->metrics.refused[l->kind]++;
 			close(cfd);
@@ -454,11 +571,8 @@ worker_accept(EvLoop *loop, int fd, void *data, int mask)
 		c->cfd = cfd;
 		c->bfd = -1;
 		c->state = CONN_STATE_HOLDING;
-		if (t)
-		{
-			c->target = *t;
-			c->balanced = balanced;
-		}
+		c->accepted_ms = evloop_now_ms();
+		c->hold_deadline_ms = c->accepted_ms + w->hold_timeout_ms;
 		c->next = w->conns;
 		if (w->conns)
 			w->conns->prev = c;
@@ -471,15 +585,9 @@ worker_accept(EvLoop *loop, int fd, void *data, int mask)
 			conn_close(c);
 			continue;
 		}
-		if (t)
-			conn_connect(c);
-		else
-		{
-			/* no target: hold it (bounded) until one appears; watch only for the client going away */
-			c->deadline_ms = evloop_now_ms() + p->hold_timeout_ms;
-			if (evloop_mask(loop, cfd, EV_READ) < 0)
-				conn_close(c);
-		}
+		/* a target: connect to it; none: hold it, bounded, until one is published; or refuse it (hold.c) */
+		if (!conn_route(c) && !conn_hold(c, &why))
+			conn_refuse(c, why);
 	}
 }
 
@@ -580,23 +688,44 @@ forwarder_apply_routes(ProxyWorker *w, const RouteTable *rt)
 		w->logged_no_rw = false;
 	w->routes = *rt;
 	w->have_routes = true;
-
-	for (ProxyConn *c = w->conns; c; c = next)
-	{
-		next = c->next;
-		if (c->state == CONN_STATE_HOLDING)
-			(void) conn_route(c);	/* held ones are routed by the worker that holds them */
-		else if (!conn_still_routed(p, c, rt))
-		{
-			w->metrics.closed_by_route_change++;
-			conn_close(c);
-		}
-	}
 	if (w->fenced)
 	{
 		w->fenced = false;
 		if (w->index == 0)
 			log_info("store readable again: routing resumed");
+	}
+
+	for (ProxyConn *c = w->conns; c; c = next)
+	{
+		HoldRefusal why;
+
+		next = c->next;
+		if (c->state == CONN_STATE_HOLDING)
+		{
+			/* held ones are routed by the worker that holds them, under the new table at once */
+			c->retry_at_ms = 0;
+			(void) conn_route(c);
+		}
+		else if (conn_still_routed(p, c, rt))
+			continue;
+		else if (c->state == CONN_STATE_CONNECTING)
+		{
+			/*
+			 * Not connected yet, so nothing of the client's has reached the old target: route it under this
+			 * table (I2: never to a target this table no longer has), or hold it, rather than close it.
+			 */
+			conn_drop_backend(c);
+			if (!conn_route(c) && !conn_hold(c, &why))
+			{
+				w->metrics.closed_by_route_change++;
+				conn_close(c);
+			}
+		}
+		else
+		{
+			w->metrics.closed_by_route_change++;
+			conn_close(c);
+		}
 	}
 	for (int k = 0; k < 2; k++)
 		if (!worker_listen(w, &w->listeners[k], err, sizeof(err)))
@@ -652,6 +781,7 @@ worker_tick(EvLoop *loop, void *data)
 	}
 	pthread_mutex_lock(&p->shared.mutex);
 	timeout = p->shared.proxy_timeout_ms;
+	w->hold_timeout_ms = p->shared.hold_timeout_ms;
 	if (p->shared.latest_seq != w->report.applied_seq)
 	{
 		rt = p->shared.latest;
@@ -704,13 +834,18 @@ worker_tick(EvLoop *loop, void *data)
 
 	for (ProxyConn *c = w->conns; c; c = next)
 	{
+		HoldRefusal why;
+
 		next = c->next;
-		if ((c->state == CONN_STATE_HOLDING || c->state == CONN_STATE_CONNECTING) && now > c->deadline_ms)
+		if (c->state == CONN_STATE_CONNECTING && now > c->connect_deadline_ms)
+			conn_connect_failed(c, ETIMEDOUT);
+		else if (c->state == CONN_STATE_HOLDING)
 		{
-			if (c->state == CONN_STATE_CONNECTING)
-				log_warn("connect to db %s at %s:%d timed out", c->target.db_uid, c->target.host, c->target.port);
-			w->metrics.refused[c->kind]++;
-			conn_close(c);
+			/* a retry after a failed connect, when due; then the hold's bounds again (its deadline) */
+			if (c->retry_at_ms <= now && conn_route(c))
+				continue;
+			if (!conn_hold(c, &why))
+				conn_refuse(c, why);
 		}
 	}
 }
@@ -772,6 +907,7 @@ worker_init(ProxyDaemon *p, ProxyWorker *w, int index)
 	w->listeners[LISTENER_RW] = (ProxyListener) {w, LISTENER_RW, (int) p->port, -1};
 	w->listeners[LISTENER_RO] = (ProxyListener) {w, LISTENER_RO, (int) p->ro_port, -1};
 	w->fenced = true;			/* not listening until the first successful read */
+	w->hold_timeout_ms = p->shared.hold_timeout_ms;
 	w->loop = evloop_new();
 	if (w->loop == NULL)
 		return false;
@@ -802,6 +938,18 @@ forwarder_init(ProxyDaemon *p, char *err, size_t errlen)
 	pthread_condattr_destroy(&attr);
 	balance_init(&p->ro_balance);
 	atomic_store(&p->open_conns, 0);
+	atomic_store(&p->held_conns, 0);
+	/* "auto": from the default spec until the watcher has read the cluster's (the proxy is fenced until then) */
+	if (p->hold_timeout_ms == HOLD_TIMEOUT_FROM_SPEC)
+	{
+		ClusterSpec spec;
+
+		cluster_spec_defaults(&spec);
+		p->shared.hold_timeout_ms = hold_timeout_for_spec(&spec);
+		cluster_spec_finish(&spec);
+	}
+	else
+		p->shared.hold_timeout_ms = p->hold_timeout_ms;
 	atomic_store(&p->workers_stop, false);
 
 	if (!forwarder_resolve_listen(p, LISTENER_RW, (int) p->port, err, errlen) ||
@@ -994,6 +1142,7 @@ forwarder_snapshot(ProxyDaemon *p, ProxySnapshot *s)
 	pthread_mutex_lock(&p->shared.mutex);
 	s->nworkers = p->nworkers;
 	s->acked_generation = forwarder_slowest_locked(p)->report.applied_generation;
+	s->hold_timeout_ms = p->shared.hold_timeout_ms;
 	for (size_t i = 0; i < p->nworkers; i++)
 	{
 		const ProxyMetrics *m = &p->workers[i].report.metrics;
@@ -1003,7 +1152,12 @@ forwarder_snapshot(ProxyDaemon *p, ProxySnapshot *s)
 			s->total.accepted[k] += m->accepted[k];
 			s->total.refused[k] += m->refused[k];
 			s->total.current[k] += m->current[k];
+			s->total.held[k] += m->held[k];
+			s->total.held_total[k] += m->held_total[k];
+			s->total.hold_refused_timeout[k] += m->hold_refused_timeout[k];
+			s->total.hold_refused_limit[k] += m->hold_refused_limit[k];
 		}
+		hold_stats_add(&s->total.hold, &m->hold);
 		s->total.bytes_to_backend += m->bytes_to_backend;
 		s->total.bytes_to_client += m->bytes_to_client;
 		s->total.backend_switches += m->backend_switches;

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "exitcode.h"
 #include "http_server.h"
 #include "log.h"
@@ -104,6 +105,32 @@ proxy_http_handler(void *ctx, const HttpRequest *req, HttpResponse *resp)
 		for (size_t i = 0; ok && i < s.nworkers; i++)
 			ok = buf_printf(&resp->body, "bulwark_proxy_worker_connections{worker=\"%zu\"} %llu\n", i,
 							(unsigned long long) s.worker_conns[i]);
+		ok = ok && buf_printf(&resp->body,
+							  "# HELP bulwark_proxy_held_connections Connections held now, waiting for a target.\n"
+							  "# TYPE bulwark_proxy_held_connections gauge\n"
+							  "bulwark_proxy_held_connections{port=\"rw\"} %llu\n"
+							  "bulwark_proxy_held_connections{port=\"ro\"} %llu\n"
+							  "# HELP bulwark_proxy_held_total Connections held while there was no target.\n"
+							  "# TYPE bulwark_proxy_held_total counter\n"
+							  "bulwark_proxy_held_total{port=\"rw\"} %llu\nbulwark_proxy_held_total{port=\"ro\"} %llu\n"
+							  "# HELP bulwark_proxy_hold_refused_total Connections refused by a bound of the hold.\n"
+							  "# TYPE bulwark_proxy_hold_refused_total counter\n"
+							  "bulwark_proxy_hold_refused_total{port=\"rw\",reason=\"timeout\"} %llu\n"
+							  "bulwark_proxy_hold_refused_total{port=\"ro\",reason=\"timeout\"} %llu\n"
+							  "bulwark_proxy_hold_refused_total{port=\"rw\",reason=\"limit\"} %llu\n"
+							  "bulwark_proxy_hold_refused_total{port=\"ro\",reason=\"limit\"} %llu\n"
+							  "# HELP bulwark_proxy_hold_timeout_seconds The hold timeout in force.\n"
+							  "# TYPE bulwark_proxy_hold_timeout_seconds gauge\n"
+							  "bulwark_proxy_hold_timeout_seconds %.3f\n",
+							  (unsigned long long) m->held[LISTENER_RW], (unsigned long long) m->held[LISTENER_RO],
+							  (unsigned long long) m->held_total[LISTENER_RW],
+							  (unsigned long long) m->held_total[LISTENER_RO],
+							  (unsigned long long) m->hold_refused_timeout[LISTENER_RW],
+							  (unsigned long long) m->hold_refused_timeout[LISTENER_RO],
+							  (unsigned long long) m->hold_refused_limit[LISTENER_RW],
+							  (unsigned long long) m->hold_refused_limit[LISTENER_RO],
+							  (double) s.hold_timeout_ms / 1000.0);
+		ok = ok && hold_stats_format(&resp->body, &m->hold);
 	}
 	else
 	{
@@ -173,6 +200,24 @@ proxy_validate(ProxyDaemon *p, char *err, size_t errlen)
 		snprintf(err, errlen, "--max-connections: must be at least 1");
 		return false;
 	}
+	if (strcmp(p->hold_timeout_arg, "auto") == 0)
+		p->hold_timeout_ms = HOLD_TIMEOUT_FROM_SPEC;
+	else
+	{
+		char		why[128];
+
+		if (!duration_parse(p->hold_timeout_arg, &p->hold_timeout_ms, why, sizeof(why)))
+		{
+			snprintf(err, errlen, "--hold-timeout: expected \"auto\" or a duration like \"10s\" (0 = never hold), "
+					 "got \"%s\" (%s)", p->hold_timeout_arg, why);
+			return false;
+		}
+	}
+	if (p->max_held_connections < 1)
+	{
+		snprintf(err, errlen, "--max-held-connections: must be at least 1 (--hold-timeout 0 turns holding off)");
+		return false;
+	}
 	if (p->backend_connect_timeout_ms < 1)
 	{
 		snprintf(err, errlen, "--backend-connect-timeout: must be greater than 0");
@@ -226,7 +271,8 @@ main(int argc, char **argv)
 	p->port = 5432;
 	p->ro_port = 0;
 	p->ro_fallback = "master";
-	p->hold_timeout_ms = 0;
+	p->hold_timeout_arg = "auto";
+	p->max_held_connections = HOLD_DEFAULT_MAX_HELD;
 	p->backend_connect_timeout_ms = 3000;
 	p->max_connections = 8192;
 	p->threads = 0;				/* one per CPU */
@@ -240,7 +286,8 @@ main(int argc, char **argv)
 			{"port", 0, OPT_TYPE_INT, &p->port, "PORT", "read-write port: forwards to the master"},
 			{"ro-port", 0, OPT_TYPE_INT, &p->ro_port, "PORT", "read-only port: balances over healthy standbys (0 = off)"},
 			{"ro-fallback", 0, OPT_TYPE_STRING, &p->ro_fallback, "MODE", "with no standby to read from: master or none"},
-			{"hold-timeout", 0, OPT_TYPE_DURATION, &p->hold_timeout_ms, "DURATION", "hold new connections this long while there is no target (0 = close at once)"},
+			{"hold-timeout", 0, OPT_TYPE_STRING, &p->hold_timeout_arg, "DURATION", "hold new connections up to this long while there is no target, then refuse them (auto = the longest failover of the cluster spec; 0 = refuse at once)"},
+			{"max-held-connections", 0, OPT_TYPE_INT, &p->max_held_connections, "N", "connections held at once at most, over all threads; more are refused at once"},
 			{"backend-connect-timeout", 0, OPT_TYPE_DURATION, &p->backend_connect_timeout_ms, "DURATION", "deadline to connect to a database"},
 			{"max-connections", 0, OPT_TYPE_INT, &p->max_connections, "N", "client connections at most; more are closed at once"},
 			{"threads", 0, OPT_TYPE_INT, &p->threads, "N", "forwarding threads, each with its own connections (0 = one per CPU, at most 8)"},

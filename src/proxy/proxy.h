@@ -25,6 +25,7 @@
 
 #include "balance.h"
 #include "evloop.h"
+#include "hold.h"
 #include "routing.h"
 #include "store_etcd.h"
 #include "store_opts.h"
@@ -54,13 +55,19 @@ typedef struct ProxyListener
 typedef struct ProxyMetrics
 {
 	uint64_t	accepted[2];	/* per ListenerKind */
-	uint64_t	refused[2];		/* closed at once: no target, too many connections, backend unreachable */
+	uint64_t	refused[2];		/* closed without a backend: no target (or a bound of the hold), too many
+								 * connections, backend unreachable */
 	uint64_t	current[2];		/* open connections */
 	uint64_t	bytes_to_backend;
 	uint64_t	bytes_to_client;
 	uint64_t	backend_switches;	/* times the read-write target changed (worker 0 only: one per change) */
 	uint64_t	closed_by_route_change;
 	uint64_t	watchdog_fences;	/* times the store was unreadable for proxyTimeout (worker 0 only) */
+	uint64_t	held[2];		/* connections held now (waiting for a target), per ListenerKind */
+	uint64_t	held_total[2];	/* connections that were held */
+	uint64_t	hold_refused_timeout[2];	/* refused after holding as long as the hold timeout allows */
+	uint64_t	hold_refused_limit[2];	/* refused at once: --max-held-connections were held */
+	HoldStats	hold;			/* wait times of the held connections */
 } ProxyMetrics;
 
 /* What a worker shows the watcher and the HTTP thread: written by the worker under ProxyShared.mutex. */
@@ -88,6 +95,7 @@ struct ProxyWorker
 	ProxyConn  *conns;			/* this worker's open connections, a doubly linked list */
 	ProxyConn  *closing;		/* marked closing during this pass; freed after it */
 	uint64_t	nconns;
+	int64_t		hold_timeout_ms;	/* the hold timeout in force: ProxyShared's, copied on every tick */
 	ProxyMetrics metrics;
 	bool		fenced;
 	bool		logged_no_rw;
@@ -104,6 +112,7 @@ typedef struct ProxyShared
 	uint64_t	latest_seq;		/* bumped each time latest changes */
 	int64_t		proxy_timeout_ms;	/* from the spec */
 	int64_t		check_interval_ms;
+	int64_t		hold_timeout_ms;	/* --hold-timeout, or derived from the spec (hold_timeout_for_spec) */
 } ProxyShared;
 
 /* What /metrics and /health show: the workers' copies, summed. */
@@ -112,6 +121,7 @@ typedef struct ProxySnapshot
 	ProxyMetrics total;
 	bool		fenced;			/* any worker fenced */
 	int64_t		acked_generation;
+	int64_t		hold_timeout_ms;
 	size_t		nworkers;
 	uint64_t	worker_conns[PROXY_MAX_THREADS];
 } ProxySnapshot;
@@ -125,7 +135,9 @@ typedef struct ProxyDaemon
 	int64_t		port;
 	int64_t		ro_port;
 	const char *ro_fallback;	/* "master" or "none" */
-	int64_t		hold_timeout_ms;
+	const char *hold_timeout_arg;	/* --hold-timeout as given: a duration or "auto" */
+	int64_t		hold_timeout_ms;	/* its value; HOLD_TIMEOUT_FROM_SPEC for "auto" */
+	int64_t		max_held_connections;
 	int64_t		backend_connect_timeout_ms;
 	int64_t		max_connections;
 	int64_t		keepalive_idle_s;
@@ -143,6 +155,7 @@ typedef struct ProxyDaemon
 	ProxyWorker *workers;
 	size_t		nworkers;
 	_Atomic int64_t open_conns;	/* over every worker: --max-connections is global */
+	_Atomic int64_t held_conns;	/* over every worker: --max-held-connections is global */
 	Balance		ro_balance;		/* read-only least connections over every worker */
 	_Atomic bool workers_stop;
 	_Atomic int64_t last_read_ok_ms;	/* monotonic time of the last successful store read; 0 = never */
@@ -169,9 +182,12 @@ void forwarder_run(ProxyDaemon *p);
 void forwarder_stop(ProxyDaemon *p);
 void forwarder_finish(ProxyDaemon *p);
 
-/* forwarder_apply_routes: switch worker w to rt: close its connections whose target is gone, route held ones. */
+/*
+ * forwarder_apply_routes: switch worker w to rt: close its connections whose target is gone (those still
+ * connecting to it are routed again, or held), route its held ones under rt.
+ */
 void forwarder_apply_routes(ProxyWorker *w, const RouteTable *rt);
-/* forwarder_fence: close every connection of w and, with --stop-listening, its listeners. */
+/* forwarder_fence: close every connection of w (held ones too) and, with --stop-listening, its listeners. */
 void forwarder_fence(ProxyWorker *w, const char *why);
 
 /*

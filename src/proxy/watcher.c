@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cluster_json.h"
+#include "duration.h"
 #include "log.h"
 #include "proxy.h"
 #include "uid.h"
@@ -35,6 +36,7 @@ typedef struct Watcher
 	bool		read_failing;	/* for logging once per state change */
 	bool		data_invalid;
 	bool		publish_failing;
+	bool		logged_hold;	/* the hold timeout in force has been logged */
 	char		last_invalid[512];
 } Watcher;
 
@@ -53,6 +55,39 @@ watcher_post(Watcher *w, const RouteTable *rt)
 				  (long long) rt->generation);
 	w->posted = *rt;
 	w->have_posted = true;
+}
+
+/*
+ * watcher_set_timing: the proxy's timing from the cluster spec: the watchdog's proxyTimeout, the safety-net
+ * read interval, and with --hold-timeout auto the hold timeout derived from the spec (logged when it changes).
+ */
+static void
+watcher_set_timing(Watcher *w, const ClusterSpec *spec)
+{
+	ProxyDaemon	   *p = w->p;
+	int64_t		hold = p->hold_timeout_ms == HOLD_TIMEOUT_FROM_SPEC ? hold_timeout_for_spec(spec) : p->hold_timeout_ms;
+	int64_t		old;
+
+	pthread_mutex_lock(&p->shared.mutex);
+	p->shared.proxy_timeout_ms = spec->proxy_timeout_ms;
+	p->shared.check_interval_ms = spec->proxy_check_interval_ms;
+	old = p->shared.hold_timeout_ms;
+	p->shared.hold_timeout_ms = hold;
+	pthread_mutex_unlock(&p->shared.mutex);
+	if (hold != old || !w->logged_hold)
+	{
+		char		d[DURATION_FORMAT_SIZE];
+
+		if (hold > 0)
+			log_info("holding new connections up to %s while there is no target (%s) max_held=%lld",
+					 duration_format(hold, d, sizeof(d)),
+					 p->hold_timeout_ms == HOLD_TIMEOUT_FROM_SPEC ?
+					 "failInterval + 3 * sleepInterval + 2 * proxyTimeout of the cluster spec" : "--hold-timeout",
+					 (long long) p->max_held_connections);
+		else
+			log_info("not holding new connections: refused at once while there is no target (--hold-timeout 0)");
+		w->logged_hold = true;
+	}
 }
 
 /* watcher_read: read and route the cluster data; false when the store could not be read. *rev: its revision. */
@@ -98,10 +133,7 @@ watcher_read(Watcher *w, int64_t *rev)
 				log_info("the cluster data is valid again");
 			w->data_invalid = false;
 			route_table_compute(&cd, p->uid, &rt);
-			pthread_mutex_lock(&p->shared.mutex);
-			p->shared.proxy_timeout_ms = cd.cluster.spec.proxy_timeout_ms;
-			p->shared.check_interval_ms = cd.cluster.spec.proxy_check_interval_ms;
-			pthread_mutex_unlock(&p->shared.mutex);
+			watcher_set_timing(w, &cd.cluster.spec);
 			cluster_data_finish(&cd);
 		}
 		store_kv_finish(&kv);

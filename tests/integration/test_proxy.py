@@ -1,6 +1,8 @@
 """bulwark-proxy against real etcd and real PostgreSQL: routing follows the cluster data (written here by the
 test, as the sentinel would), connections to a master that lost the election are closed, reads spread over
 standbys, a store outage longer than proxyTimeout fences the proxy, and misbehaving clients hurt nobody else.
+New connections are held while there is no master and refused past the hold's bounds (time and count); a
+fenced proxy refuses them rather than hold them, and closes the held ones.
 The proxy runs its default number of forwarding threads (one per CPU) unless a test says otherwise; the
 master-change tests also run with --threads 1 and check that connections spread over several threads are all
 closed before the new generation is acknowledged.
@@ -154,7 +156,7 @@ def worker_connections(p):
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, proxy_factory, threads):
     write_cd(etcd, trio, master=0, generation=1)
-    p = proxy_factory(extra=("--threads", threads))
+    p = proxy_factory(extra=("--threads", threads, "--hold-timeout", "0"))
     conn = wait_for(lambda: p.connect(), timeout=10, what="the proxy to route")
     assert server_port(conn) == trio.primary.port
 
@@ -163,7 +165,7 @@ def test_master_change_closes_rw_connections_and_routes_new_ones(etcd, trio, pro
     closed_after = wait_closed(conn)
     assert closed_after < 3.0, closed_after      # through the watch, well before the 3 s proxyTimeout
     with pytest.raises(psycopg.OperationalError):
-        p.connect(timeout=2)                      # no master: refused at once
+        p.connect(timeout=2)                      # no master, --hold-timeout 0: refused at once
 
     write_cd(etcd, trio, master=1, generation=3)
     conn2 = wait_for(lambda: p.connect(), timeout=10, what="routing to the new master")
@@ -263,6 +265,115 @@ def test_hold_timeout_forwards_when_master_appears(etcd, trio, proxy_factory):
     assert conn is not None
     assert server_port(conn) == trio.primary.port
     conn.close()
+
+
+def hold_metric(p, name):
+    m = re.search(r"^" + re.escape(name) + r" (\S+)$", metrics(p), re.M)
+    return float(m.group(1)) if m else None
+
+
+def wait_listening(etcd, generation=1):
+    """Until the proxy has applied (and acknowledged) that generation: it listens, and routes by it."""
+    wait_for(lambda: (proxy_report(etcd) or {}).get("generation") == generation, timeout=10,
+             what=f"generation {generation} acknowledged")
+
+
+def raw_connect(p):
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s.settimeout(10)
+    return s
+
+
+def closed_by_proxy_within(s, seconds):
+    s.settimeout(seconds)
+    try:
+        return closed_by_proxy(s)
+    finally:
+        s.settimeout(10)
+
+
+def closed_by_proxy(s):
+    """True when the proxy closes s (EOF or reset) within the socket's timeout; False when it stays open."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_held_beyond_the_hold_timeout_are_refused(etcd, trio, proxy_factory):
+    write_cd(etcd, trio, master=None)
+    p = proxy_factory(extra=("--hold-timeout", "1s"))
+    wait_listening(etcd)
+    s = raw_connect(p)
+    assert closed_by_proxy(s)
+    s.close()
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_hold_refused_total{port="rw",reason="timeout"}') == 1, timeout=5,
+             what="the refusal counted")
+    assert hold_metric(p, 'bulwark_proxy_hold_wait_seconds_count{outcome="refused"}') == 1
+    assert hold_metric(p, "bulwark_proxy_hold_wait_max_seconds") >= 1.0
+    assert hold_metric(p, 'bulwark_proxy_held_connections{port="rw"}') == 0
+
+
+def test_held_beyond_max_held_connections_are_refused_and_the_held_ones_reach_the_master(etcd, trio, proxy_factory):
+    write_cd(etcd, trio, master=None)
+    p = proxy_factory(extra=("--hold-timeout", "60s", "--max-held-connections", "2"))
+    wait_listening(etcd)
+    results = []
+
+    def connect_held():
+        try:
+            results.append(server_port(p.connect(timeout=60)))
+        except psycopg.Error as e:
+            results.append(e)
+    import threading
+    held = [threading.Thread(target=connect_held) for _ in range(2)]
+    for t in held:
+        t.start()
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_held_connections{port="rw"}') == 2, timeout=10,
+             what="two connections held")
+    third = raw_connect(p)
+    assert closed_by_proxy(third)                  # refused at once, while the hold timeout is 60 s
+    third.close()
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_hold_refused_total{port="rw",reason="limit"}') == 1, timeout=5,
+             what="the refusal counted")
+    write_cd(etcd, trio, master=0, generation=2)
+    for t in held:
+        t.join(30)
+    assert results == [trio.primary.port, trio.primary.port]
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_hold_wait_seconds_count{outcome="forwarded"}') == 2, timeout=5,
+             what="two held connections forwarded")
+
+
+def health(p):
+    return subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{p.http_port}/health"],
+                          capture_output=True, text=True, timeout=10).stdout
+
+
+def test_fenced_proxy_refuses_rather_than_holds_and_closes_held_ones(etcd, trio, proxy_factory):
+    # --stop-listening=false: the fenced proxy still accepts, so what it does with a connection shows. One
+    # thread: /health is 503 as soon as one thread has fenced, and each fences on its own 100 ms tick.
+    write_cd(etcd, trio, master=None)
+    p = proxy_factory(extra=("--hold-timeout", "60s", "--stop-listening=false", "--threads", "1"))
+    wait_listening(etcd)
+    held = raw_connect(p)
+    assert not closed_by_proxy_within(held, 0.5)   # held: no master yet
+    member = etcd.members[0]
+    os.kill(member.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: health(p) == "503", timeout=15, what="the proxy fenced")
+        s = raw_connect(p)
+        assert closed_by_proxy(s)                  # refused, not held for 60 s
+        s.close()
+        assert closed_by_proxy(held)               # and fencing closed the held one
+    finally:
+        os.kill(member.pid, signal.SIGCONT)
+    held.close()
+    # the thread's figures for /metrics are refreshed on its 100 ms tick
+    wait_for(lambda: hold_metric(p, 'bulwark_proxy_hold_wait_seconds_count{outcome="closed"}') == 1, timeout=5,
+             what="the held connection closed by the fence in /metrics")
+    assert hold_metric(p, 'bulwark_proxy_held_total{port="rw"}') == 1
 
 
 def test_store_outage_shorter_than_timeout_keeps_connections_longer_fences(etcd, trio, proxy_factory):

@@ -7,8 +7,12 @@
  *    a route change closes the connections to the old target. With two workers: the generation is
  *    acknowledged only once every worker has closed its read-write connections (also with the workers on
  *    their own threads), the watchdog fences every worker and unfencing re-listens in every worker, and
- *    read-only connections are balanced over the process, not per worker. Run under ASan and valgrind, it
- *    also shows that closed connections are freed (after their pass) and nothing leaks.
+ *    read-only connections are balanced over the process, not per worker. Holding: a connection without a
+ *    target, or refused by its database, is held and forwarded (its bytes intact) when a target is published
+ *    or the database is back; one still connecting follows a route change; the time and count bounds refuse
+ *    (the count over every worker); a fenced proxy refuses rather than holds and closes the held ones;
+ *    --hold-timeout 0 refuses at once. Run under ASan and valgrind, it also shows that closed connections
+ *    are freed (after their pass) and nothing leaks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,9 +107,9 @@ rig_nconns(const Rig *r)
 	return n;
 }
 
-/* rig_table: a table routing writes to db (at the rig's backend) with that generation */
+/* rig_table_at: a table routing writes to db at 127.0.0.1:port with that generation */
 static RouteTable
-rig_table(const Rig *r, const char *db, int64_t generation)
+rig_table_at(const char *db, int port, int64_t generation)
 {
 	RouteTable	rt;
 
@@ -113,9 +117,16 @@ rig_table(const Rig *r, const char *db, int64_t generation)
 	rt.generation = generation;
 	snprintf(rt.rw.db_uid, sizeof(rt.rw.db_uid), "%s", db);
 	snprintf(rt.rw.host, sizeof(rt.rw.host), "127.0.0.1");
-	rt.rw.port = r->backend_port;
+	rt.rw.port = port;
 	assert_true(route_target_resolve(&rt.rw));
 	return rt;
+}
+
+/* rig_table: a table routing writes to db (at the rig's backend) with that generation */
+static RouteTable
+rig_table(const Rig *r, const char *db, int64_t generation)
+{
+	return rig_table_at(db, r->backend_port, generation);
 }
 
 /* rig_post: hand rt to the workers as the watcher does, and let every worker apply it */
@@ -136,8 +147,9 @@ rig_routes(Rig *r, const char *db, int64_t generation)
 	rig_post(r, &rt);
 }
 
+/* rig_init_hold: as rig_init_threads, with holding on (hold_ms > 0) or off; a table routing to db0 applied */
 static void
-rig_init_threads(Rig *r, int threads, bool ro_port)
+rig_init_hold(Rig *r, int threads, bool ro_port, int64_t hold_ms, int64_t max_held)
 {
 	char		err[256];
 
@@ -153,6 +165,8 @@ rig_init_threads(Rig *r, int threads, bool ro_port)
 	r->p.max_connections = 100;
 	r->p.stop_listening = true;
 	r->p.threads = threads;
+	r->p.hold_timeout_ms = hold_ms;
+	r->p.max_held_connections = max_held;
 	r->p.uid = "p1";
 	r->p.shared.proxy_timeout_ms = 3000;
 	/* the store "was read" far in the future: the watchdog stays quiet; the fence tests move it */
@@ -160,6 +174,12 @@ rig_init_threads(Rig *r, int threads, bool ro_port)
 	assert_true(forwarder_init(&r->p, err, sizeof(err)));
 	assert_int_equal(r->p.nworkers, threads);
 	rig_routes(r, "db0", 1);
+}
+
+static void
+rig_init_threads(Rig *r, int threads, bool ro_port)
+{
+	rig_init_hold(r, threads, ro_port, 0, 0);
 }
 
 static void
@@ -705,6 +725,417 @@ test_max_connections_is_global(void **state)
 	rig_finish(&r);
 }
 
+/* ---- holding new connections while there is no target ---- */
+
+/* rig_no_master: a table without a read-write target (a failover in progress), applied by every worker */
+static void
+rig_no_master(Rig *r, int64_t generation)
+{
+	RouteTable	rt;
+
+	route_table_none(&rt, "the cluster data names no master");
+	rt.generation = generation;
+	rig_post(r, &rt);
+}
+
+/* listen_on: a listening socket on 127.0.0.1:port (a database coming back on its address) */
+static int
+listen_on(int port, int backlog)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int			one = 1;
+	int			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	sa.sin_port = htons((uint16_t) port);
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, backlog), 0);
+	return fd;
+}
+
+/* rig_eof_within: spin the proxy until fd sees its peer close (EOF or reset), at most ms; whether it did */
+static bool
+rig_eof_within(Rig *r, int fd, int64_t ms)
+{
+	int64_t		until = evloop_now_ms() + ms;
+	char		buf[64];
+
+	do
+	{
+		ssize_t		n;
+
+		rig_spin(r, 1);
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+	} while (evloop_now_ms() < until);
+	return false;
+}
+
+/* rig_accept_within: the backend's side of a connection the proxy made to lfd, spinning at most ms; -1: none */
+static int
+rig_accept_within(Rig *r, int lfd, int64_t ms)
+{
+	int64_t		until = evloop_now_ms() + ms;
+	int			fd;
+
+	do
+	{
+		rig_spin(r, 1);
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+	} while (fd < 0 && evloop_now_ms() < until);
+	return fd;
+}
+
+/* rig_metrics: the workers' own counters (not their copies for /metrics), summed */
+static ProxyMetrics
+rig_metrics(const Rig *r)
+{
+	ProxyMetrics sum;
+
+	memset(&sum, 0, sizeof(sum));
+	for (size_t w = 0; w < r->p.nworkers; w++)
+	{
+		const ProxyMetrics *m = &r->p.workers[w].metrics;
+
+		for (int k = 0; k < 2; k++)
+		{
+			sum.refused[k] += m->refused[k];
+			sum.held[k] += m->held[k];
+			sum.held_total[k] += m->held_total[k];
+			sum.hold_refused_timeout[k] += m->hold_refused_timeout[k];
+			sum.hold_refused_limit[k] += m->hold_refused_limit[k];
+		}
+		sum.closed_by_route_change += m->closed_by_route_change;
+		hold_stats_add(&sum.hold, &m->hold);
+	}
+	return sum;
+}
+
+/* A client that connects while no master is published waits, and reaches the master once it is published. */
+static void
+test_connection_held_while_no_master_is_forwarded_when_one_is_published(void **state)
+{
+	Rig			r;
+	int			c;
+	int			b;
+	char		got[16];
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 5000, 10);
+	rig_no_master(&r, 2);
+	c = client_connect((int) r.p.port);
+	rig_spin(&r, 5);
+	assert_int_equal(write(c, "startup", 7), 7);	/* the client speaks first, as PostgreSQL's do */
+	assert_false(rig_eof_within(&r, c, 200));
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 1);
+	assert_int_equal(atomic_load(&r.p.held_conns), 1);
+	assert_int_equal(accept4(r.backend_listen, NULL, NULL, SOCK_NONBLOCK), -1);
+
+	rig_routes(&r, "db1", 3);	/* the new master */
+	b = rig_accept_within(&r, r.backend_listen, 2000);
+	assert_true(b >= 0);
+	assert_int_equal(pump_read(&r, b, got, 7), 7);
+	assert_memory_equal(got, "startup", 7);
+	assert_int_equal(write(b, "ok", 2), 2);
+	assert_int_equal(pump_read(&r, c, got, 2), 2);
+	assert_memory_equal(got, "ok", 2);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 0);
+	assert_int_equal(rig_metrics(&r).held_total[LISTENER_RW], 1);
+	assert_int_equal(rig_metrics(&r).refused[LISTENER_RW], 0);
+	assert_int_equal(rig_metrics(&r).hold.count[HOLD_OUTCOME_FORWARDED], 1);
+	assert_int_equal(atomic_load(&r.p.held_conns), 0);
+	close(c);
+	close(b);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/*
+ * The master dies before the sentinel has noticed: the proxy still routes to it and its database refuses the
+ * connection. The client is held (nothing of it reached the dead master) and reaches the next master.
+ */
+static void
+test_connection_refused_by_its_database_is_held_until_a_new_master(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			c;
+	int			b;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 5000, 10);
+	rt = rig_table_at("db0", free_port(), 2);	/* nothing listens there: the dead master */
+	rig_post(&r, &rt);
+	c = client_connect((int) r.p.port);
+	assert_false(rig_eof_within(&r, c, 300));
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 1);
+	assert_int_equal(rig_metrics(&r).refused[LISTENER_RW], 0);
+
+	rig_no_master(&r, 3);		/* the sentinel's "no master": still held */
+	assert_false(rig_eof_within(&r, c, 150));
+	rig_routes(&r, "db1", 4);	/* the new master */
+	b = rig_accept_within(&r, r.backend_listen, 2000);
+	assert_true(b >= 0);
+	rig_spin(&r, 3);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 0);
+	assert_int_equal(rig_metrics(&r).hold.count[HOLD_OUTCOME_FORWARDED], 1);
+	close(c);
+	close(b);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/* A database that comes back on its address without a failover (a restart) gets its held clients. */
+static void
+test_held_connection_retries_a_database_that_comes_back(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			port = free_port();
+	int			lfd;
+	int			c;
+	int			b;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 5000, 10);
+	rt = rig_table_at("db0", port, 2);
+	rig_post(&r, &rt);
+	c = client_connect((int) r.p.port);
+	assert_false(rig_eof_within(&r, c, 300));
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 1);
+
+	lfd = listen_on(port, 16);	/* same table, the database listens again */
+	b = rig_accept_within(&r, lfd, 3000);
+	assert_true(b >= 0);
+	rig_spin(&r, 3);			/* the proxy sees its connect complete */
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 0);
+	close(c);
+	close(b);
+	close(lfd);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/*
+ * A connection still connecting to the old master when the route changes has sent it nothing: it goes to
+ * the new master (never to the old one: I2) instead of being closed.
+ */
+static void
+test_connection_still_connecting_goes_to_the_new_master(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			slow_port;
+	int			slow = listen_any(&slow_port);
+	int			filler[4];
+	int			c;
+	int			b;
+
+	(void) state;
+	/* a database whose accept queue is full: the kernel drops new SYNs, so a connect to it stays in progress */
+	close(slow);
+	slow = listen_on(slow_port, 0);
+	for (int i = 0; i < 4; i++)
+		filler[i] = client_connect(slow_port);
+	usleep(50 * 1000);
+
+	rig_init_hold(&r, 1, false, 5000, 10);
+	rt = rig_table_at("db0", slow_port, 2);
+	rig_post(&r, &rt);
+	c = client_connect((int) r.p.port);
+	assert_false(rig_eof_within(&r, c, 200));
+	assert_int_equal(rig_nconns(&r), 1);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 0);	/* connecting, not held */
+
+	rig_routes(&r, "db1", 3);
+	b = rig_accept_within(&r, r.backend_listen, 2000);
+	assert_true(b >= 0);
+	assert_int_equal(rig_metrics(&r).closed_by_route_change, 0);
+	assert_false(rig_eof_within(&r, c, 50));
+	close(c);
+	close(b);
+	for (int i = 0; i < 4; i++)
+		close(filler[i]);
+	close(slow);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/* Past the hold timeout a held connection is refused, and counted as such. */
+static void
+test_held_beyond_the_timeout_is_refused(void **state)
+{
+	Rig			r;
+	int			c;
+	const ProxyMetrics *m;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 200, 10);
+	rig_no_master(&r, 2);
+	c = client_connect((int) r.p.port);
+	assert_false(rig_eof_within(&r, c, 100));
+	assert_true(rig_eof_within(&r, c, 2000));
+	m = &r.p.workers[0].metrics;
+	assert_int_equal(m->refused[LISTENER_RW], 1);
+	assert_int_equal(m->hold_refused_timeout[LISTENER_RW], 1);
+	assert_int_equal(m->hold.count[HOLD_OUTCOME_REFUSED], 1);
+	assert_true(m->hold.max_ms >= 200);
+	assert_int_equal(m->held[LISTENER_RW], 0);
+	assert_int_equal(atomic_load(&r.p.held_conns), 0);
+	close(c);
+	rig_finish(&r);
+}
+
+/* --max-held-connections holds over every worker: one more is refused at once, the held ones go on. */
+static void
+test_held_beyond_the_limit_are_refused_over_every_worker(void **state)
+{
+	Rig			r;
+	int			clients[3];
+	int			refused = -1;
+	int			backends[2];
+
+	(void) state;
+	rig_init_hold(&r, 2, false, 5000, 2);
+	rig_no_master(&r, 2);
+	for (int i = 0; i < 3; i++)
+	{
+		clients[i] = client_connect((int) r.p.port);
+		rig_spin(&r, 3);
+	}
+	for (int i = 0; i < 3; i++)
+		if (rig_eof_within(&r, clients[i], 50))
+		{
+			assert_int_equal(refused, -1);
+			refused = i;
+		}
+	assert_int_equal(refused, 2);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 2);
+	assert_int_equal(rig_metrics(&r).hold_refused_limit[LISTENER_RW], 1);
+	assert_int_equal(atomic_load(&r.p.held_conns), 2);
+
+	rig_routes(&r, "db1", 3);
+	for (int i = 0; i < 2; i++)
+	{
+		backends[i] = rig_accept_within(&r, r.backend_listen, 2000);
+		assert_true(backends[i] >= 0);
+	}
+	rig_spin(&r, 3);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RW], 0);
+	for (int i = 0; i < 3; i++)
+		close(clients[i]);
+	for (int i = 0; i < 2; i++)
+		close(backends[i]);
+	rig_spin(&r, 3);
+	rig_finish(&r);
+}
+
+/* I2: a proxy that cannot read the store refuses new connections (when it keeps listening) rather than hold them. */
+static void
+test_fenced_proxy_refuses_rather_than_holds(void **state)
+{
+	Rig			r;
+	int			c;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 5000, 10);
+	r.p.stop_listening = false;
+	atomic_store(&r.p.last_read_ok_ms, evloop_now_ms() - 10 * 1000);
+	rig_spin_ms(&r, 250);
+	assert_true(r.p.workers[0].fenced);
+	c = client_connect((int) r.p.port);
+	assert_true(rig_eof_within(&r, c, 1000));
+	assert_int_equal(rig_metrics(&r).held_total[LISTENER_RW], 0);
+	assert_int_equal(rig_metrics(&r).refused[LISTENER_RW], 1);
+	close(c);
+	rig_finish(&r);
+}
+
+/* Fencing closes the held connections too. */
+static void
+test_fence_closes_held_connections(void **state)
+{
+	Rig			r;
+	int			c;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 60000, 10);
+	rig_no_master(&r, 2);
+	c = client_connect((int) r.p.port);
+	assert_false(rig_eof_within(&r, c, 100));
+	assert_int_equal(atomic_load(&r.p.held_conns), 1);
+	atomic_store(&r.p.last_read_ok_ms, evloop_now_ms() - 10 * 1000);
+	assert_true(rig_eof_within(&r, c, 1000));
+	assert_true(r.p.workers[0].fenced);
+	assert_int_equal(r.p.workers[0].metrics.hold.count[HOLD_OUTCOME_CLOSED], 1);
+	assert_int_equal(atomic_load(&r.p.held_conns), 0);
+	assert_int_equal(rig_nconns(&r), 0);
+	close(c);
+	rig_finish(&r);
+}
+
+/* --hold-timeout 0: no target, or a database that refuses, closes the client at once (as before holding). */
+static void
+test_hold_timeout_zero_refuses_at_once(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			c;
+
+	(void) state;
+	rig_init_hold(&r, 1, false, 0, 10);
+	rig_no_master(&r, 2);
+	c = client_connect((int) r.p.port);
+	assert_true(rig_eof_within(&r, c, 1000));
+	close(c);
+	rt = rig_table_at("db0", free_port(), 3);
+	rig_post(&r, &rt);
+	c = client_connect((int) r.p.port);
+	assert_true(rig_eof_within(&r, c, 1000));
+	close(c);
+	assert_int_equal(rig_metrics(&r).refused[LISTENER_RW], 2);
+	assert_int_equal(rig_metrics(&r).held_total[LISTENER_RW], 0);
+	rig_finish(&r);
+}
+
+/* The read-only port holds while its set is empty (--ro-fallback none) and reaches the next standby. */
+static void
+test_ro_connection_held_until_a_standby_is_in_the_set(void **state)
+{
+	Rig			r;
+	RouteTable	rt;
+	int			c;
+	int			b;
+
+	(void) state;
+	rig_init_hold(&r, 1, true, 5000, 10);
+	r.p.ro_fallback = "none";
+	rt = rig_table(&r, "db0", 2);	/* a master, no standby in the read-only set */
+	rig_post(&r, &rt);
+	c = client_connect((int) r.p.ro_port);
+	assert_false(rig_eof_within(&r, c, 200));
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RO], 1);
+	assert_int_equal(accept4(r.backend_listen, NULL, NULL, SOCK_NONBLOCK), -1);
+
+	rt.generation = 3;
+	rt.ro_count = 1;
+	rt.ro[0] = rt.rw;
+	snprintf(rt.ro[0].db_uid, sizeof(rt.ro[0].db_uid), "db2");
+	rig_post(&r, &rt);
+	b = rig_accept_within(&r, r.backend_listen, 2000);
+	assert_true(b >= 0);
+	rig_spin(&r, 3);
+	assert_int_equal(balance_count(&r.p.ro_balance, &rt.ro[0]), 1);
+	assert_int_equal(rig_metrics(&r).held[LISTENER_RO], 0);
+	close(c);
+	close(b);
+	rig_spin(&r, 3);
+	assert_int_equal(balance_count(&r.p.ro_balance, &rt.ro[0]), 0);
+	rig_finish(&r);
+}
+
 int
 main(void)
 {
@@ -719,6 +1150,16 @@ main(void)
 		cmocka_unit_test(test_watchdog_fences_every_worker_and_unfencing_relistens_in_each),
 		cmocka_unit_test(test_ro_balance_spans_workers),
 		cmocka_unit_test(test_max_connections_is_global),
+		cmocka_unit_test(test_connection_held_while_no_master_is_forwarded_when_one_is_published),
+		cmocka_unit_test(test_connection_refused_by_its_database_is_held_until_a_new_master),
+		cmocka_unit_test(test_held_connection_retries_a_database_that_comes_back),
+		cmocka_unit_test(test_connection_still_connecting_goes_to_the_new_master),
+		cmocka_unit_test(test_held_beyond_the_timeout_is_refused),
+		cmocka_unit_test(test_held_beyond_the_limit_are_refused_over_every_worker),
+		cmocka_unit_test(test_fenced_proxy_refuses_rather_than_holds),
+		cmocka_unit_test(test_fence_closes_held_connections),
+		cmocka_unit_test(test_hold_timeout_zero_refuses_at_once),
+		cmocka_unit_test(test_ro_connection_held_until_a_standby_is_in_the_set),
 	};
 
 	return cmocka_run_group_tests_name("forwarder", tests, NULL, NULL);
