@@ -57,6 +57,7 @@ struct Store
 	char	   *password;
 	int64_t		request_timeout_ms;
 	int64_t		connect_timeout_ms;
+	int64_t		connect_timeout_cfg_ms;	/* as configured: store_set_request_timeout shrinks the one in force */
 	char	   *token;			/* auth token, NULL until authenticated (or without auth) */
 	CURL	   *easy;			/* reused for every unary call */
 	Buf			response;		/* body of the last unary answer */
@@ -319,6 +320,7 @@ store_new(const StoreConfig *config, Store **out, StoreError *err)
 		: STORE_DEFAULT_REQUEST_TIMEOUT_MS;
 	store->connect_timeout_ms = config->connect_timeout_ms > 0 ? config->connect_timeout_ms
 		: STORE_DEFAULT_CONNECT_TIMEOUT_MS;
+	store->connect_timeout_cfg_ms = store->connect_timeout_ms;
 
 	if (!store_parse_endpoints(store, config->endpoints, err) ||
 		!store_copy_option(config->ca_file, &store->ca_file, err) ||
@@ -341,6 +343,15 @@ store_new(const StoreConfig *config, Store **out, StoreError *err)
 			  config->endpoints, store->request_timeout_ms, store->connect_timeout_ms);
 	*out = store;
 	return true;
+}
+
+void
+store_set_request_timeout(Store *store, int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	store->request_timeout_ms = ms;
+	store->connect_timeout_ms = store->connect_timeout_cfg_ms < ms ? store->connect_timeout_cfg_ms : ms;
 }
 
 void

@@ -58,6 +58,13 @@ typedef struct Store Store;
 bool store_new(const StoreConfig *config, Store **out, StoreError *err) __attribute__((warn_unused_result));
 void store_free(Store *store);
 
+/*
+ * store_set_request_timeout: the whole-request deadline of the unary calls from now on (ms > 0; the connection
+ * attempt's own deadline shrinks with it). For a caller whose own deadline is shorter than the configured one:
+ * the proxy's reads must fail over to another endpoint well within proxyTimeout.
+ */
+void store_set_request_timeout(Store *store, int64_t ms);
+
 typedef struct StoreKV
 {
 	char	   *key;			/* malloc'ed, NUL-terminated */

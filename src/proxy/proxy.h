@@ -5,7 +5,7 @@
  *    client blocks), and the little they share: the newest route table with its sequence number, what each
  *    worker has applied, the time of the last successful store read, and the global connection count.
  *
- * Why a watcher thread: the forwarding loops must never block on the store, and the watchdog (DESIGN.md I2)
+ * Why a watcher thread: the forwarding loops must never block on the store, and the watchdog (docs/design.md I2)
  * must fence even when the store client hangs, so every worker measures for itself how old the last
  * successful read is.
  *
@@ -113,6 +113,12 @@ typedef struct ProxyShared
 	int64_t		proxy_timeout_ms;	/* from the spec */
 	int64_t		check_interval_ms;
 	int64_t		hold_timeout_ms;	/* --hold-timeout, or derived from the spec (hold_timeout_for_spec) */
+	pthread_cond_t publish_cond;	/* the publisher's wake-up (CLOCK_MONOTONIC) */
+	bool		publish_now;	/* a new generation was applied: acknowledge it now */
+	/* for the confirmer (watcher.c): the master DB of the last valid cluster data and its keeper's address */
+	bool		failsafe_mode;
+	char		master_db[UID_SIZE];
+	char		master_http[CLUSTER_HOST_SIZE + 8];
 } ProxyShared;
 
 /* What /metrics and /health show: the workers' copies, summed. */
@@ -160,9 +166,12 @@ typedef struct ProxyDaemon
 	_Atomic bool workers_stop;
 	_Atomic int64_t last_read_ok_ms;	/* monotonic time of the last successful store read; 0 = never */
 
-	/* the watcher thread */
-	Store	   *store;
+	/* the store threads (watcher.c) */
+	Store	   *store;			/* the watcher's reads */
+	Store	   *report_store;	/* the publisher's lease and report */
 	pthread_t	watcher;
+	pthread_t	publisher;
+	pthread_t	confirmer;
 	_Atomic bool stopping;
 	ProxyShared shared;
 	HttpServer *http;
@@ -191,7 +200,7 @@ void forwarder_apply_routes(ProxyWorker *w, const RouteTable *rt);
 void forwarder_fence(ProxyWorker *w, const char *why);
 
 /*
- * The watcher's side of the hand-over (DESIGN.md I3). forwarder_post_routes: make rt the newest table and
+ * The watcher's side of the hand-over (docs/design.md I3). forwarder_post_routes: make rt the newest table and
  * wake every worker; returns its seq. forwarder_wait_applied: wait up to timeout_ms until every worker has
  * applied seq (or a newer one); true when they all have. forwarder_acked_generation: the generation the
  * report may acknowledge: that of the table applied by the worker furthest behind, so the acknowledgement

@@ -1,6 +1,6 @@
 /*
  * src/sentinel/election.c
- *    Sentinel leader election (DESIGN.md §3): every sentinel holds a lease and publishes its SentinelInfo on it;
+ *    Sentinel leader election (docs/design.md section 3): every sentinel holds a lease and publishes its SentinelInfo on it;
  *    the leader is the one whose create-if-absent of <prefix>/<cluster>/leader, bound to its lease, succeeded.
  *    A dead leader's lease expires, etcd deletes the key, and another sentinel's next create wins.
  *
@@ -145,6 +145,7 @@ election_step(Sentinel *s, int64_t sleep_interval_ms)
 			s->is_leader = true;
 			s->leader_since_ms = now;
 			planner_memory_reset(&s->memory, now);
+			s->last_planned_ms = 0;
 		}
 		return election_leader_valid(s, now);
 	}
@@ -158,6 +159,7 @@ election_step(Sentinel *s, int64_t sleep_interval_ms)
 	s->is_leader = true;
 	s->leader_since_ms = now;
 	planner_memory_reset(&s->memory, now);
+	s->last_planned_ms = 0;
 	pthread_mutex_lock(&s->lock);
 	s->elections++;
 	pthread_mutex_unlock(&s->lock);

@@ -1,6 +1,6 @@
 /*
  * src/sentinel/main.c
- *    bulwark-sentinel: the one writer of decisions (DESIGN.md §2). Every sentinel keeps a lease, publishes its
+ *    bulwark-sentinel: the one writer of decisions (docs/design.md section 2). Every sentinel keeps a lease, publishes its
  *    SentinelInfo and competes for the leader key; the leader reads the cluster data and every keeper and proxy
  *    report each round, runs the pure planner, and writes the result as a compare-and-swap on the cluster data's
  *    mod_revision (a conflict makes the round a no-op), then appends the round's decisions to history/.
@@ -211,6 +211,22 @@ sentinel_lead(Sentinel *s, const ClusterData *cd, int64_t mod_revision)
 	if (!sentinel_read_reports(s, "keepers/", true, &kinfos, NULL, &nk) ||
 		!sentinel_read_reports(s, "proxies/", false, NULL, &pinfos, &np))
 		goto done;
+	/*
+	 * A leader that could not read the store for a while (while still renewing its lease) has not watched the
+	 * reports: judging them now would count its own blindness as their silence and fail over healthy keepers.
+	 * It observes afresh, as a new leader does, for a whole failInterval.
+	 */
+	{
+		int64_t		now = sentinel_now_ms();
+
+		if (s->last_planned_ms != 0 && now - s->last_planned_ms > cd->cluster.spec.fail_interval_ms / 2)
+		{
+			log_warn("no round for %lld ms (the store could not be read): observing afresh for failInterval before "
+					 "any failover", (long long) (now - s->last_planned_ms));
+			planner_memory_reset(&s->memory, now);
+		}
+		s->last_planned_ms = now;
+	}
 	memset(&in, 0, sizeof(in));
 	in.cd = cd;
 	in.keeper_infos = kinfos;
@@ -310,7 +326,7 @@ sentinel_round(Sentinel *s, const char *initial_spec)
 	}
 	if (!cluster_data_decode(kv.value, kv.value_len, &cd, derr, sizeof(derr)))
 	{
-		/* Nothing is decided on a document this release cannot read (DESIGN.md §4). */
+		/* Nothing is decided on a document this release cannot read (docs/design.md section 4). */
 		if (s->logged_revision != kv.mod_revision)
 			log_error("cluster data does not decode, not acting on it: %s revision=%lld", derr,
 					  (long long) kv.mod_revision);

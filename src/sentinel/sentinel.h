@@ -31,6 +31,7 @@ typedef struct Sentinel
 	int64_t		lease_ok_sent_ms;	/* monotonic time the last successful keepalive (or grant) was sent */
 	bool		is_leader;
 	int64_t		leader_since_ms;
+	int64_t		last_planned_ms;	/* monotonic time of the last round that read the reports and planned; 0 none */
 
 	/* history (history.c) */
 	int64_t		history_next;	/* the next n to try; 0 = unknown, found by listing on first append */

@@ -2,8 +2,10 @@
 to the harness's private subnet), started by chaos.py as `ip netns exec <ns> python3 agent.py <command> ...`.
 
   workload  writers through the proxies' read-write ports (unique ids and a read-modify-write counter), readers
-            through the read-only ports, and a watcher that records every version of the cluster data; runs until
-            SIGTERM and writes one JSON line per event into --out.
+            through the read-only ports, a direct writer that bypasses the proxies (it writes to the keeper whose
+            /primary answers 200, as HAProxy or libpq target_session_attrs would pick it; its events carry d=1),
+            and a watcher that records every version of the cluster data; runs until SIGTERM and writes one JSON
+            line per event into --out.
   probe     one JSON object on stdout: each PostgreSQL's role, timeline and LSNs, and the cluster data.
   final     the ids and the counter held by one PostgreSQL, and its timeline history files (for the checker).
 """
@@ -79,6 +81,55 @@ def writer(n, proxies, password, log):
             time.sleep(PACE)
         except psycopg.Error as e:
             log.write(k="err", t=time.time(), e=str(e).strip()[:160])
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            conn = None
+            time.sleep(0.1)
+
+
+def http_status(host, port, path, timeout=0.5):
+    try:
+        c = http.client.HTTPConnection(host, port, timeout=timeout)
+        c.request("GET", path)
+        status = c.getresponse().status
+        c.close()
+        return status
+    except (OSError, http.client.HTTPException):
+        return None
+
+
+def direct_writer(n, keepers, password, log):
+    """Like writer, but to whichever keeper's /primary says 200: a client that trusts the keepers' role checks."""
+    seq = 0
+    conn = None
+    WATCHING.wait(60)
+    while not STOP.is_set():
+        if conn is None:
+            target = next(((ip, pg) for ip, http_port, pg in keepers
+                           if http_status(ip, http_port, "/primary") == 200), None)
+            if target is None:
+                time.sleep(0.2)
+                continue
+            try:
+                conn = psycopg.connect(**conninfo(target[0], target[1], password))
+            except psycopg.Error:
+                time.sleep(0.2)
+                continue
+        try:
+            seq += 1
+            ident = n * 1_000_000_000 + seq
+            t0 = time.time()
+            log.write(k="try", id=ident, t0=t0)
+            row = conn.execute("insert into chaos_ids (id, client) values (%s, %s) returning "
+                               "inet_server_addr()::text, pg_walfile_name(pg_current_wal_lsn()), "
+                               "pg_current_wal_lsn()::text", (ident, n)).fetchone()
+            log.write(k="ack", id=ident, srv=row[0].split("/")[0], tl=int(row[1][:8], 16), lsn=row[2], t0=t0,
+                      t1=time.time(), d=1)
+            time.sleep(PACE)
+        except psycopg.Error as e:
+            log.write(k="err", t=time.time(), e=str(e).strip()[:160], d=1)
             try:
                 conn.close()
             except Exception:  # noqa: BLE001
@@ -239,6 +290,10 @@ def cmd_workload(a):
                 for n in range(a.clients)]
     threads += [threading.Thread(target=reader, args=(n, ro, password, log), daemon=True)
                 for n in range(a.readers if ro else 0)]
+    if a.direct:
+        keepers = [tuple(int(x) if i else x for i, x in enumerate(k.split(":"))) for k in a.direct.split(",")]
+        threads.append(threading.Thread(target=direct_writer, args=(a.clients + 1, keepers, password, log),
+                                        daemon=True))
     for t in threads:
         t.start()
     while not STOP.is_set():
@@ -317,6 +372,7 @@ def main():
     w.add_argument("--cluster", required=True)
     w.add_argument("--clients", type=int, default=4)
     w.add_argument("--readers", type=int, default=2)
+    w.add_argument("--direct", default="", help="keepers ip:httpport:pgport,... for the direct writer (none: no direct writer)")
     w.add_argument("--password-file", required=True)
     w.add_argument("--out", required=True)
     pr = sub.add_parser("probe")

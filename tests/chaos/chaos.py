@@ -358,7 +358,8 @@ class Harness:
         argv = ["ip", "netns", "exec", self.client.ns, "setpriv", "--reuid=nobody", "--regid=nogroup",
                 "--clear-groups", PY, self.agent_path, "workload", "--proxies", ",".join(f"{h.ip}:5432" for h in ps),
                 "--ro", ",".join(f"{h.ip}:5433" for h in ps), "--etcd", self.etcd_eps, "--cluster", CLUSTER,
-                "--clients", str(self.a.clients), "--readers", str(self.a.readers), "--password-file",
+                "--clients", str(self.a.clients), "--readers", str(self.a.readers),
+                "--direct", ",".join(f"{h.ip}:8008:5432" for h in self.hosts_of("keeper")), "--password-file",
                 str(self.su_pw), "--out", str(self.events)]
         with open(self.ws / "workload.log", "a") as f:
             self.workload = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
@@ -379,94 +380,19 @@ class Harness:
     def pick(self, hosts):
         return self.rng.choice(hosts)
 
-    KINDS = ["kill_keeper", "kill_pg", "kill_host", "kill_sentinel", "kill_proxy", "kill_etcd", "pause",
-             "partition_all", "partition_etcd", "partition_oneway", "partition_pair", "delay"]
-    WEIGHTS = [2, 2, 3, 2, 1, 1, 2, 3, 2, 2, 2, 2]
-
-    def begin_fault(self, busy):
-        """Injects one fault on a host not in busy. Returns (record, host, hold seconds, undo) or None."""
-        kind = self.rng.choices(self.KINDS, self.WEIGHTS)[0]
-        hold = self.rng.uniform(2, 8)
+    # ---- the faults: one table of (name, weight, inject); see FAULTS below the class ----
+    def begin_fault(self, busy, kind=None):
+        """Injects one fault (kind, else one drawn by weight) on hosts not in busy. Returns (record, hosts, hold
+        seconds, undo) or None when it does not apply now."""
+        fault = FAULT_BY_NAME[kind] if kind else self.rng.choices(FAULTS, [f.weight for f in FAULTS])[0]
         free = [x for x in self.hosts if x.kind != "client" and x not in busy]
-        keepers = [x for x in free if x.kind == "keeper"]
-        detail = ""
-        if kind in ("kill_keeper", "kill_pg", "kill_host"):
-            if not keepers:
-                return None
-            h = self.pick(keepers)
-            if kind == "kill_pg":
-                pid = h.postmaster_pid()
-                if pid:
-                    os.kill(pid, signal.SIGKILL)
-            elif kind == "kill_keeper":
-                h.kill()
-            else:
-                h.kill()
-                h.signal_all(signal.SIGKILL)
-            detail = f"restart in {hold:.1f}s"
-            undo = self.restart_if_down(h)
-        elif kind in ("kill_sentinel", "kill_proxy", "kill_etcd"):
-            hs = [x for x in free if x.kind == kind.split("_")[1]]
-            if not hs:
-                return None
-            h = None
-            if kind == "kill_sentinel" and self.rng.random() < 0.7:
-                h = self.leader_sentinel()
-                h = h if h in hs else None
-            h = h or self.pick(hs)
-            h.kill()
-            detail = f"restart in {hold:.1f}s"
-            undo = self.restart_if_down(h)
-        elif kind == "pause":
-            h = self.pick(free)
-            hold = self.rng.uniform(1, 6)
-            h.signal_all(signal.SIGSTOP)
-            detail = "SIGSTOP of every process"
-
-            def undo(h=h):
-                h.signal_all(signal.SIGCONT)
-        elif kind == "delay":
-            hs = [x for x in free if x.delayed]
-            if not hs:
-                return None
-            h = self.pick(hs)
-            ms = self.rng.choice([self.rng.uniform(20, 200), self.rng.uniform(200, 1200)])
-            h.set_delay(ms)
-            detail = f"{ms:.0f} ms added to each direction of its outgoing connections"
-
-            def undo(h=h):
-                h.set_delay(0)
-        else:
-            if kind == "partition_etcd":
-                cands = [x for x in free if x.kind != "etcd"]
-            elif kind == "partition_pair":
-                cands = [x for x in free if x.kind in ("keeper", "sentinel", "proxy")]
-            else:
-                cands = free
-            if not cands:
-                return None
-            h = self.pick(cands)
-            if kind == "partition_etcd":
-                h.partition(only=[x.ip for x in self.hosts_of("etcd")])
-                detail = "from the etcd members"
-            elif kind == "partition_pair":
-                # a partial partition: h and one peer cannot talk; everyone else still sees both
-                peers = [x for x in self.hosts if x.kind in ("keeper", "sentinel", "proxy", "etcd") and x is not h]
-                peer = self.pick(peers)
-                h.partition(only=[peer.ip])
-                detail = f"from {peer.name} only"
-            elif kind == "partition_oneway":
-                direction = self.rng.choice(["in", "out"])
-                h.partition(direction=direction)
-                detail = "drops everything it receives" if direction == "in" else "drops everything it sends"
-            else:
-                h.partition()
-                detail = "from every other host"
-
-            def undo(h=h):
-                h.heal()
-        log(f"fault {kind} {h.name} ({detail}) for {hold:.1f}s")
-        return {"kind": kind, "target": h.name, "detail": detail, "t0": time.time()}, h, hold, undo
+        got = fault.inject(self, free)
+        if got is None:
+            return None
+        hosts, hold, detail, undo = got
+        target = ",".join(h.name for h in hosts)
+        log(f"fault {fault.name} {target} ({detail}) for {hold:.1f}s")
+        return {"kind": fault.name, "target": target, "detail": detail, "t0": time.time()}, hosts, hold, undo
 
     def restart_if_down(self, h):
         def undo():
@@ -476,9 +402,11 @@ class Harness:
         return undo
 
     def inject_faults(self, duration):
-        """Faults one after another, and with probability --overlap a second one while the first holds."""
+        """Faults one after another, and with probability --overlap a second one while the first holds. The faults
+        named by --include come first, once each, so that a short run is sure to have them."""
         end = time.monotonic() + duration
-        active = []               # (t_end, record, host, undo)
+        active = []               # (t_end, record, hosts, undo)
+        forced = list(self.a.include)
         next_start = time.monotonic()
         while time.monotonic() < end or active:
             now = time.monotonic()
@@ -488,10 +416,14 @@ class Harness:
                 f[1]["t1"] = time.time()
                 self.faults.append(f[1])
             if now < end and now >= next_start and len(active) < 2:
-                got = self.begin_fault({f[2] for f in active})
+                busy = {h for f in active for h in f[2]}
+                kind = forced[0] if forced and not active else None
+                got = self.begin_fault(busy, kind)
+                if kind and got:
+                    forced.pop(0)
                 if got:
-                    rec, h, hold, undo = got
-                    active.append((now + hold, rec, h, undo))
+                    rec, hosts, hold, undo = got
+                    active.append((now + hold, rec, hosts, undo))
                     if len(active) < 2 and self.rng.random() < self.a.overlap:
                         next_start = now + self.rng.uniform(0.5, hold)
                     else:
@@ -636,6 +568,160 @@ class Harness:
             except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                 log(f"could not read the final state from {master_ip}: {e}")
         return check(self, final, master_ip, lsn_ok, lsn_detail)
+
+
+# ---------------- the faults ----------------
+# Each inject(harness, free hosts) starts one fault and returns (hosts it occupies, hold seconds, detail, undo), or
+# None when it cannot apply now (no free host of the kind).
+
+def _restart(hn, h):
+    return hn.restart_if_down(h)
+
+
+def f_kill_keeper(hn, free, how="keeper"):
+    keepers = [x for x in free if x.kind == "keeper"]
+    if not keepers:
+        return None
+    h = hn.pick(keepers)
+    hold = hn.rng.uniform(2, 8)
+    if how == "pg":
+        pid = h.postmaster_pid()
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+    elif how == "keeper":
+        h.kill()
+    else:
+        h.kill()
+        h.signal_all(signal.SIGKILL)
+    return [h], hold, f"restart in {hold:.1f}s", _restart(hn, h)
+
+
+def f_kill_daemon(hn, free, kind):
+    hs = [x for x in free if x.kind == kind]
+    if not hs:
+        return None
+    h = None
+    if kind == "sentinel" and hn.rng.random() < 0.7:
+        h = hn.leader_sentinel()
+        h = h if h in hs else None
+    h = h or hn.pick(hs)
+    hold = hn.rng.uniform(2, 8)
+    h.kill()
+    return [h], hold, f"restart in {hold:.1f}s", _restart(hn, h)
+
+
+def f_pause(hn, free):
+    h = hn.pick(free)
+    hold = hn.rng.uniform(1, 6)
+    h.signal_all(signal.SIGSTOP)
+    return [h], hold, "SIGSTOP of every process", lambda: h.signal_all(signal.SIGCONT)
+
+
+def f_delay(hn, free):
+    hs = [x for x in free if x.delayed]
+    if not hs:
+        return None
+    h = hn.pick(hs)
+    ms = hn.rng.choice([hn.rng.uniform(20, 200), hn.rng.uniform(200, 1200)])
+    h.set_delay(ms)
+    return [h], hn.rng.uniform(2, 8), f"{ms:.0f} ms added to each direction of its outgoing connections", \
+        lambda: h.set_delay(0)
+
+
+def f_partition(hn, free, how):
+    if how == "etcd":
+        cands = [x for x in free if x.kind != "etcd"]
+    elif how == "pair":
+        cands = [x for x in free if x.kind in ("keeper", "sentinel", "proxy")]
+    else:
+        cands = free
+    if not cands:
+        return None
+    h = hn.pick(cands)
+    if how == "etcd":
+        h.partition(only=[x.ip for x in hn.hosts_of("etcd")])
+        detail = "from the etcd members"
+    elif how == "pair":
+        # a partial partition: h and one peer cannot talk; everyone else still sees both
+        peers = [x for x in hn.hosts if x.kind in ("keeper", "sentinel", "proxy", "etcd") and x is not h]
+        peer = hn.pick(peers)
+        h.partition(only=[peer.ip])
+        detail = f"from {peer.name} only"
+    elif how == "oneway":
+        direction = hn.rng.choice(["in", "out"])
+        h.partition(direction=direction)
+        detail = "drops everything it receives" if direction == "in" else "drops everything it sends"
+    else:
+        h.partition()
+        detail = "from every other host"
+    return [h], hn.rng.uniform(2, 8), detail, h.heal
+
+
+def f_master_cut_from_store(hn, free):
+    """The master's keeper host cut from the etcd members only: it must fence itself before another is promoted;
+    the other keepers reach the store and refuse it the failsafe."""
+    try:
+        p = hn.probe()
+        cd = p["cd"]
+        mip = cd["dbs"][cd["cluster"]["status"]["master"]]["status"]["listenAddress"]
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
+        return None
+    h = next((x for x in free if x.kind == "keeper" and x.ip == mip), None)
+    if h is None:
+        return None
+    h.partition(only=[x.ip for x in hn.hosts_of("etcd")])
+    return [h], hn.rng.uniform(5, 15), "the master's keeper, from the etcd members only", h.heal
+
+
+def f_store_down(hn, free):
+    """Every etcd member killed or paused for 30-90 s (--store-down-seconds): the cluster keeps serving on the
+    failsafe, with no failover."""
+    etcds = hn.hosts_of("etcd")
+    if any(x not in free for x in etcds):
+        return None
+    lo, hi = hn.a.store_down_seconds
+    hold = hn.rng.uniform(lo, hi)
+    if hn.rng.random() < 0.5:
+        for h in etcds:
+            h.kill()
+
+        def undo():
+            for h in etcds:
+                if not h.running():
+                    h.start()
+                    hn.restarts += 1
+        return etcds, hold, "every member killed", undo
+    for h in etcds:
+        h.signal_all(signal.SIGSTOP)
+
+    def undo_pause():
+        for h in etcds:
+            h.signal_all(signal.SIGCONT)
+    return etcds, hold, "every member paused (SIGSTOP)", undo_pause
+
+
+class Fault:
+    def __init__(self, name, weight, inject):
+        self.name, self.weight, self.inject = name, weight, inject
+
+
+FAULTS = [
+    Fault("kill_keeper", 2, lambda hn, free: f_kill_keeper(hn, free, "keeper")),
+    Fault("kill_pg", 2, lambda hn, free: f_kill_keeper(hn, free, "pg")),
+    Fault("kill_host", 3, lambda hn, free: f_kill_keeper(hn, free, "host")),
+    Fault("kill_sentinel", 2, lambda hn, free: f_kill_daemon(hn, free, "sentinel")),
+    Fault("kill_proxy", 1, lambda hn, free: f_kill_daemon(hn, free, "proxy")),
+    Fault("kill_etcd", 1, lambda hn, free: f_kill_daemon(hn, free, "etcd")),
+    Fault("pause", 2, f_pause),
+    Fault("partition_all", 3, lambda hn, free: f_partition(hn, free, "all")),
+    Fault("partition_etcd", 2, lambda hn, free: f_partition(hn, free, "etcd")),
+    Fault("partition_oneway", 2, lambda hn, free: f_partition(hn, free, "oneway")),
+    Fault("partition_pair", 2, lambda hn, free: f_partition(hn, free, "pair")),
+    Fault("delay", 2, f_delay),
+    Fault("master_cut_from_store", 2, f_master_cut_from_store),
+    Fault("store_down", 0.5, f_store_down),
+]
+FAULT_BY_NAME = {f.name: f for f in FAULTS}
 
 
 def lsn_int(s):
@@ -865,6 +951,8 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
         spans.append((c["t"], t_next, addr(c, pm) if pm else None))
     misrouted = []
     for e in acks + ctrs:
+        if e.get("d"):
+            continue            # the direct writer bypasses the proxies: I2 is not about it
         lo, hi = e["t0"] - PROXY_TIMEOUT - 0.5, e["t1"]
         if not any(s0 < hi and s1 > lo and ip == e["srv"] for s0, s1, ip in spans):
             misrouted.append(e)
@@ -898,7 +986,8 @@ def check(hn, final, master_ip, lsn_ok, lsn_detail):
         "longest_write_gap_s": round(max(gaps), 2) if gaps else 0,
         "convergence_after_heal_s": round(hn.converge_s, 1),
         "converged": getattr(hn, "not_converged", None) is None,
-        "invariants_checked": {**inv_counts, "I2": len(acks) + len(ctrs)},
+        "invariants_checked": {**inv_counts, "I2": sum(1 for e in acks + ctrs if not e.get("d"))},
+        "direct_writes_acknowledged": sum(1 for e in acks if e.get("d")),
         "online_violations": hn.online_bad,
         "servers": {f"{k[0]}/tl{k[1]}": v[3] for k, v in order},
         "result": "FAIL" if failures else "PASS", "reasons": failures,
@@ -911,7 +1000,8 @@ def print_report(r):
     print("\n==================== chaos report ====================")
     print(f"run {r['run']}  seed {r['seed']}  mode {r['mode']}  duration {r['duration_s']}s  topology {r['topology']}")
     print(f"faults injected: {r['faults_total']}  {r['faults']}  (restarts {r['restarts']})")
-    print(f"writes acknowledged: {r['writes_acknowledged']} ids + {r['counter_increments_acknowledged']} counter "
+    print(f"writes acknowledged: {r['writes_acknowledged']} ids ({r.get('direct_writes_acknowledged', 0)} of them "
+          f"directly to the keeper whose /primary said 200) + {r['counter_increments_acknowledged']} counter "
           f"increments; client errors {r['client_errors']}; reads ok {r['reads']['ok']} / errors "
           f"{r['reads']['errors']}")
     print(f"writes lost: {r['writes_lost']} (unexplained: {r['lost_unexplained']}); unacknowledged writes found "
@@ -948,10 +1038,17 @@ def main():
     p.add_argument("--readers", type=int, default=2)
     p.add_argument("--overlap", type=float, default=0.3,
                    help="probability that a second fault starts while one holds (default 0.3)")
+    p.add_argument("--include", type=lambda v: [x for x in v.split(",") if x], default=[],
+                   help="faults that must happen (first, once each), e.g. store_down,master_cut_from_store")
+    p.add_argument("--store-down-seconds", type=lambda v: tuple(float(x) for x in v.split("-")), default=(30, 90),
+                   help="how long store_down holds, LOW-HIGH seconds (default 30-90)")
     p.add_argument("--keep-logs", default=None, help="copy the logs, events and report here at the end")
     p.add_argument("--json", default=None, help="also write the report as JSON to this file")
     a = p.parse_args()
     a.mode = a.mode or "sync"
+    for name in a.include:
+        if name not in FAULT_BY_NAME:
+            p.error(f"--include: unknown fault {name!r} (one of {', '.join(FAULT_BY_NAME)})")
     if a.seed is None:
         a.seed = random.randrange(1 << 30)
     if os.geteuid() != 0:

@@ -23,7 +23,8 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / "build"
+# BULWARK_BUILD: another build's outputs (a benchmark comparing an older commit, say)
+BUILD = Path(os.environ["BULWARK_BUILD"]) if os.environ.get("BULWARK_BUILD") else REPO / "build"
 BIN = BUILD / "bin"
 TOOLS = BUILD / "tools"
 

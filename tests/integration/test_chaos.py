@@ -1,7 +1,9 @@
 """The short chaos run of scripts/test: the whole cluster in network namespaces (3 etcd members, 3 keepers,
-3 sentinels, 2 proxies) under a synchronous-mode write workload for about 2 minutes of seeded random faults, then
-the checker (tests/chaos/chaos.py, docs/chaos.md). It must report PASS: no acknowledged write lost, no
-overlapping write windows, standbys converged, I1, I2, I3, I5 and I6 held.
+3 sentinels, 2 proxies) under a synchronous-mode write workload for about 2 minutes of seeded random faults (always
+including 30 s of the whole store down and the master's keeper cut from the store alone), with a client writing
+directly to the keeper whose /primary answers 200 beside the proxied workload, then the checker
+(tests/chaos/chaos.py, docs/chaos.md). It must report PASS: no acknowledged write lost, no overlapping write
+windows (the direct client included), standbys converged, I1, I2, I3, I5 and I6 held.
 """
 import json
 import os
@@ -19,8 +21,10 @@ def test_short_sync_chaos_run_passes(tmp_path):
     seed = int(os.environ.get("CHAOS_SEED", "20260101"))
     duration = os.environ.get("CHAOS_DURATION", "120s")
     report = tmp_path / "report.json"
+    # the store going away for everyone (30 s) and the master alone cut from it happen in every short run
     r = subprocess.run(["nice", "-n", "10", "/usr/bin/python3", str(CHAOS), "--duration", duration, "--seed", str(seed),
-                        "--sync", "--json", str(report), "--keep-logs", str(tmp_path / "logs")],
+                        "--sync", "--include", "store_down,master_cut_from_store", "--store-down-seconds", "30-30",
+                        "--json", str(report), "--keep-logs", str(tmp_path / "logs")],
                        capture_output=True, text=True, timeout=1200)
     print(r.stdout[-6000:])
     print(r.stderr[-3000:])
@@ -29,6 +33,8 @@ def test_short_sync_chaos_run_passes(tmp_path):
     assert rep["result"] == "PASS"
     assert rep["writes_lost"] == 0
     assert rep["faults_total"] > 0 and rep["writes_acknowledged"] > 0
+    assert rep["faults"].get("store_down") == 1 and rep["faults"].get("master_cut_from_store") == 1, rep["faults"]
+    assert rep["direct_writes_acknowledged"] > 0
 
 
 # ---- the checker itself must be able to fail: synthetic histories that break I1, I3, I5 and I6 ----

@@ -151,3 +151,71 @@ def test_master_cut_from_the_store_stops_writes_before_another_is_promoted(relay
     # healed, the old master rejoins as a standby
     old.relay.heal()
     lc.wait_healthy(standbys=2, timeout=120)
+
+
+class ProxyWriter:
+    """One connection through the proxy, inserting increasing ids; records acknowledged ids, failed attempts and
+    reconnections (a dropped connection is a reconnection)."""
+
+    def __init__(self, lc):
+        self.lc = lc
+        self.acked = []
+        self.failures = []
+        self.reconnects = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        conn = None
+        n = 0
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.lc.proxy_connect(timeout=2)
+                    self.reconnects += 1
+                n += 1
+                conn.execute("insert into o values (%s)", (n,))
+                self.acked.append((n, time.monotonic()))
+            except psycopg.Error as e:
+                self.failures.append((time.monotonic(), str(e).strip()[:200]))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.05)
+            time.sleep(0.01)
+        if conn is not None:
+            conn.close()
+
+
+def test_etcd_down_for_a_minute_changes_nothing_for_clients_of_the_proxy(cluster_factory, etcd):
+    lc = cluster_factory(spec=FAST)
+    lc.wait_healthy(standbys=2)
+    master_before = lc.master_db()[0]
+    history_before = len(lc.history() or [])
+    with lc.proxy_connect() as c:
+        c.execute("create table o (id bigint primary key)")
+    w = ProxyWriter(lc)
+    w.thread.start()
+    wait_for(lambda: len(w.acked) > 20, 20, "writes through the proxy")
+    t_down = time.monotonic()
+    etcd.stop_all()
+    try:
+        time.sleep(60)
+        acked_during = sum(1 for _, t in w.acked if t > t_down)
+    finally:
+        etcd.start()
+    # normal again: the store answers, every keeper reports, the same master
+    lc.wait_healthy(standbys=2, timeout=60)
+    time.sleep(5)
+    w.stop.set()
+    w.thread.join(10)
+    failed_after = [f for f in w.failures if f[0] > t_down]
+    assert failed_after == [], failed_after[:5]
+    assert w.reconnects == 1, f"the proxy dropped the connection {w.reconnects - 1} time(s)"
+    assert acked_during > 100, acked_during
+    assert lc.master_db()[0] == master_before
+    kinds = [e["kind"] for e in (lc.history() or [])[history_before:]]
+    assert "master_failed" not in kinds and "master_elected" not in kinds, kinds
+    with lc.proxy_connect() as c:
+        assert c.execute("select count(*) from o").fetchone()[0] == len(w.acked)
+    print(f"etcd down 60 s: {acked_during} writes acknowledged during the outage, 0 failed, 0 reconnections")
