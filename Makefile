@@ -5,7 +5,7 @@
 #   make asan       build and run the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make valgrind   run the unit tests under valgrind (errors and leaks fail)
 #   make fuzz       build the libFuzzer targets into build/fuzz (clang)
-#   make lint       banned functions
+#   make lint       banned functions, references to documents outside the repository
 #   make clean
 #
 # Sources are found by wildcard: a file in src/common/ goes into the common library, a file in
@@ -115,8 +115,9 @@ build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(wildcard src/common/*.h)
 
 lint:
 	@! grep -rnE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok)\s*\(' src tests/unit tests/tools tests/fuzz \
-	    || { echo "lint: banned functions above (see STYLE.md)"; exit 1; }
+	    || { echo "lint: banned functions above (see docs/hacking.md)"; exit 1; }
 	@echo "lint: no banned functions"
+	@scripts/check-refs
 
 PREFIX ?= /usr/local
 install: $(BIN_PATHS)

@@ -1,7 +1,7 @@
 /*
  * src/common/buf.h
  *    Buf: a growable byte buffer with a hard maximum size, for everything read from the network or a file
- *    (STYLE.md: every buffer fed from the network has a maximum). The data is always NUL-terminated so text
+ *    (docs/hacking.md: every buffer fed from the network has a maximum). The data is always NUL-terminated so text
  *    can be used as a C string; len does not count the NUL.
  */
 #ifndef BULWARK_BUF_H

@@ -873,7 +873,7 @@ string_list_free(StringList *l)
 /* ---- ClusterSpec ---- */
 
 /*
- * The defaults, all of them. Provisional, to be tuned by measurement (the sentinel issue): DESIGN.md §4 wants an
+ * The defaults, all of them. Provisional, to be tuned by measurement (the sentinel issue): docs/design.md section 4 wants an
  * unplanned failover done in <= 6 s on a LAN, so the loops run every second and a keeper is failed after 3 s
  * without a fresh report; detection (failInterval 3s + up to one sleepInterval of staleness) plus the sentinel's
  * next pass, the keeper's promote pass and the proxies' handshake (proxyCheckInterval 1s) fit in the budget.

@@ -1,6 +1,6 @@
 /*
  * src/common/cluster.h
- *    The cluster data model (DESIGN.md §4, after Stolon's): the ClusterData document the leader sentinel and
+ *    The cluster data model (docs/design.md section 4, after Stolon's): the ClusterData document the leader sentinel and
  *    bulwarkctl write, its ClusterSpec with defaults and validation, and the reports each component publishes
  *    about itself (KeeperInfo, SentinelInfo, ProxyInfo). The JSON form lives in cluster_json.h.
  *

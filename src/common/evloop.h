@@ -2,7 +2,7 @@
  * src/common/evloop.h
  *    EvLoop: a small epoll event loop (the shape of Redis's ae): file events on fds, periodic timers, and a
  *    hook that runs after each dispatch pass, where objects marked closing during the pass are freed
- *    (STYLE.md: a callback never frees the object it runs for). Level-triggered; one thread.
+ *    (docs/hacking.md: a callback never frees the object it runs for). Level-triggered; one thread.
  */
 #ifndef BULWARK_EVLOOP_H
 #define BULWARK_EVLOOP_H

@@ -3,7 +3,7 @@
  *    Logging for every bulwark program: one event per line on stderr,
  *    "2026-11-28T15:03:01.123Z INFO  bulwarkctl: message key=value".
  *
- * The level and program name are the only process-wide settings (STYLE.md). Messages are lowercase with no full
+ * The level and program name are the only process-wide settings (docs/hacking.md). Messages are lowercase with no full
  * stop, PostgreSQL style; machine-readable details go after the message as key=value pairs. Never log secrets.
  */
 #ifndef BULWARK_LOG_H

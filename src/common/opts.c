@@ -87,6 +87,41 @@ opts_set(const OptDef *def, const char *value, const char *source, char *err, si
 }
 
 bool
+opts_given(const OptDef *d, int argc, char **argv)
+{
+	size_t		len = strlen(d->name);
+
+	for (int i = 1; i < argc; i++)
+	{
+		const char *a = argv[i];
+
+		if (strcmp(a, "--") == 0)
+			break;
+		if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, d->name, len) == 0 && (a[2 + len] == '\0' || a[2 + len] == '='))
+			return true;
+		if (d->short_name && a[0] == '-' && a[1] == d->short_name)
+			return true;
+	}
+	return false;
+}
+
+size_t
+opts_value_size(const OptDef *d)
+{
+	switch (d->type)
+	{
+		case OPT_TYPE_STRING:
+			return sizeof(const char *);
+		case OPT_TYPE_INT:
+		case OPT_TYPE_DURATION:
+			return sizeof(int64_t);
+		case OPT_TYPE_BOOL:
+			return sizeof(bool);
+	}
+	return 0;
+}
+
+bool
 opts_parse(int argc, char **argv, int *optind_io, const OptDef *const *tables, bool stop_at_nonopt,
 		   char **positional, int max_positional, int *n_positional, bool *help, char *err, size_t errlen)
 {
@@ -130,7 +165,11 @@ opts_parse(int argc, char **argv, int *optind_io, const OptDef *const *tables, b
 	shortopts[ns++] = 'h';
 	shortopts[ns] = '\0';
 
-	/* the environment first, so that the command line overrides it */
+	/*
+	 * The environment first, so that the command line overrides it; and only for flags the command line does not
+	 * give anywhere: bulwarkctl parses its global flags, then the command's (which repeat the store flags), and
+	 * the second parse must not put the environment back over a flag given before the command name.
+	 */
 	for (size_t i = 0; i < ndefs; i++)
 	{
 		char		env[128];
@@ -138,7 +177,7 @@ opts_parse(int argc, char **argv, int *optind_io, const OptDef *const *tables, b
 
 		opts_env_name(defs[i]->name, env, sizeof(env));
 		v = getenv(env);
-		if (v == NULL || (v[0] == '\0' && defs[i]->type != OPT_TYPE_STRING))
+		if (v == NULL || (v[0] == '\0' && defs[i]->type != OPT_TYPE_STRING) || opts_given(defs[i], argc, argv))
 			continue;
 		if (!opts_set(defs[i], v, env, err, errlen))
 			return false;

@@ -44,6 +44,12 @@ bool opts_parse(int argc, char **argv, int *optind_io, const OptDef *const *tabl
 				char **positional, int max_positional, int *n_positional, bool *help, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* opts_given: argv gives d ("--name", "--name=...", "-c", "-cVALUE") before any "--" that ends the flags. */
+bool opts_given(const OptDef *d, int argc, char **argv);
+
+/* opts_value_size: the size of d's target (a const char *, an int64_t or a bool). */
+size_t opts_value_size(const OptDef *d);
+
 /* opts_print_help: the flags of the tables, one per line, with metavar, help and default, to stdout. */
 void opts_print_help(const OptDef *const *tables);
 

@@ -4,7 +4,7 @@
  *    in memory, RFC 3339 UTC text with milliseconds in JSON ("2026-03-01T12:00:05.250Z").
  *
  * These times are for people and for coarse rules such as dead keeper removal. Liveness and failover timing
- * never compare wall clocks across hosts (DESIGN.md §3); they use each process's monotonic clock.
+ * never compare wall clocks across hosts (docs/design.md section 3); they use each process's monotonic clock.
  */
 #ifndef BULWARK_TIMESTAMP_H
 #define BULWARK_TIMESTAMP_H

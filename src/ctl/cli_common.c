@@ -40,8 +40,23 @@ ctl_parse(Ctl *ctl, const CtlCommand *cmd, int argc, char **argv, const OptDef *
 	int			npos = 0;
 	bool		help = false;
 	char		err[512];
+	StoreOptions before = ctl->store_opts;
+	bool		ok;
 
-	if (!opts_parse(argc, argv, &optind_, tables, false, positional, max_positional, &npos, &help, err, sizeof(err)))
+	ok = opts_parse(argc, argv, &optind_, tables, false, positional, max_positional, &npos, &help, err, sizeof(err));
+	/*
+	 * The global flags (before the command name) were parsed with the environment under them already; this parse
+	 * must not put the environment back over them: a store flag the command's own arguments do not give keeps the
+	 * value of the global parse.
+	 */
+	for (const OptDef *d = ctl->store_opts.table; d->name; d++)
+	{
+		size_t		off = (size_t) ((const char *) d->target - (const char *) &ctl->store_opts);
+
+		if (!opts_given(d, argc, argv))
+			memcpy((char *) &ctl->store_opts + off, (const char *) &before + off, opts_value_size(d));
+	}
+	if (!ok)
 	{
 		ctl_error("%s: %s (see bulwarkctl %s --help)", cmd->name, err, cmd->name);
 		*exit_code = EXIT_CODE_BAD_ARGS;

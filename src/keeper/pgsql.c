@@ -171,7 +171,7 @@ pgsql_get_status(PGconn *conn, PgLocalStatus *s)
 
 	/*
 	 * The timeline: right after a promotion pg_control_checkpoint() still shows the old one, so a primary reads
-	 * it from the name of its current WAL file; a standby from what it replays (feasibility.md §2.3, §4.2).
+	 * it from the name of its current WAL file; a standby from what it replays (measured when the keeper was built: a stale checkpoint timeline on a standby looked like a fork).
 	 */
 	res = pgsql_query(conn,
 					  "SELECT pg_is_in_recovery(),"

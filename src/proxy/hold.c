@@ -90,7 +90,7 @@ hold_decide(const HoldPolicy *policy, const HoldInput *in, HoldRefusal *why)
 
 /*
  * The terms of an unplanned failover, each at its longest, so that a client that reconnects the moment the
- * master dies is still held when the new master is published (DESIGN.md §6):
+ * master dies is still held when the new master is published (docs/design.md section 7):
  *   failInterval        the sentinel fails the master's keeper after this long without a fresh report;
  *   + sleepInterval     the keeper's last report may be that old when it dies (it reports once per interval);
  *   + sleepInterval     the elected standby's keeper promotes it and reports it healthy (one pass of its loop);

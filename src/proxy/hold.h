@@ -42,7 +42,7 @@ typedef enum HoldRefusal
 {
 	HOLD_REFUSAL_NONE = 0,
 	HOLD_REFUSAL_DISABLED,		/* --hold-timeout 0: refuse at once, as before holding existed */
-	HOLD_REFUSAL_FENCED,		/* the store is not readable (DESIGN.md I2): refuse, never hold */
+	HOLD_REFUSAL_FENCED,		/* the store is not readable (docs/design.md I2): refuse, never hold */
 	HOLD_REFUSAL_TIMEOUT,		/* held as long as the hold timeout allows */
 	HOLD_REFUSAL_LIMIT,			/* --max-held-connections are held already */
 } HoldRefusal;

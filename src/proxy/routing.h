@@ -1,7 +1,7 @@
 /*
  * src/proxy/routing.h
  *    Where the proxy sends new connections, computed from the cluster data alone (pure: no I/O), so every rule
- *    of DESIGN.md I2/I3 is a unit test: the read-write target is the DB named by proxy.spec.masterDbUid, only
+ *    of docs/design.md I2/I3 is a unit test: the read-write target is the DB named by proxy.spec.masterDbUid, only
  *    while this proxy is among proxy.spec.enabledProxies (the sentinel has counted it in its fencing
  *    handshake); the read-only targets are the planner's proxy.spec.roDbUids; an invalid document routes
  *    nowhere.

@@ -13,7 +13,7 @@
  *   4. always: the master's followers, the proxies' read-only set and enabled proxies, spec fields copied into
  *      every DB with generation bumps, the proxy generation bump.
  *
- * Why the old master is removed at election rather than later, as Stolon does: DESIGN.md I1 allows one master
+ * Why the old master is removed at election rather than later, as Stolon does: docs/design.md I1 allows one master
  * DB per version of the cluster data, and a removed DB is the one state every keeper understands as "stop
  * PostgreSQL" (I5). When its keeper returns it is a free keeper and gets a fresh resync standby DB.
  *
@@ -49,7 +49,7 @@ typedef struct Plan
 	bool		oom;
 } Plan;
 
-/* The state of a standby relative to the master (reference/stolon.md §3.2 dbStatus). */
+/* The state of a standby relative to the master (after Stolon's dbStatus). */
 typedef enum DbState
 {
 	DB_STATE_GOOD = 0,
@@ -581,7 +581,7 @@ history_entry(const TimelinesHistory *h, uint32_t timeline_id)
 
 /*
  * db_invalid_reason: why db's data cannot follow master (another system, or a timeline branch the master did
- * not take, reference/stolon.md §3.2), written into buf; NULL when it can or nothing is known yet.
+ * not take, as Stolon's sentinel judges it), written into buf; NULL when it can or nothing is known yet.
  */
 static const char *
 db_invalid_reason(const Db *master, const Db *db, char *buf, size_t size)
@@ -1111,7 +1111,7 @@ add_sync_candidates(Plan *plan, Db *nm, const Db *old)
 }
 
 /*
- * elect: makes new_uid the master in one output (DESIGN.md §6 step 2): the new master with the old one's
+ * elect: makes new_uid the master in one output (docs/design.md section 7, step 2): the new master with the old one's
  * synchronous set carried over, every other standby re-pointed, the old master removed and the proxies told
  * "no master".
  */
@@ -1534,7 +1534,7 @@ update_known_sync(Plan *plan, Db *master)
 }
 
 /*
- * manage_sync_standbys (reference/stolon.md §3.5): the set changes only once every listed standby is known in
+ * manage_sync_standbys (after Stolon's): the set changes only once every listed standby is known in
  * sync, and a change that adds a member keeps the previous members too, so one known-synchronous standby is
  * always listed; below minSynchronousStandbys the fake standby makes the master block rather than lose (I4).
  */

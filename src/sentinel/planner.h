@@ -3,7 +3,7 @@
  *    The sentinel's planner: the pure function that maps what the leader sentinel knows (the cluster data as
  *    read, the keepers' and proxies' reports, its own monotonic clock and what it remembers from earlier rounds)
  *    to the new cluster data: who is master, who follows, which standbys are synchronous, where proxies route,
- *    and when to fail over (DESIGN.md §4-§6, after Stolon's sentinel, reference/stolon.md §3).
+ *    and when to fail over (docs/design.md, sections 4-7; after Stolon's sentinel).
  *
  * Purity. planner_run does no I/O, reads no clock and draws no randomness of its own: time comes in as
  * PlannerInput.now_ms (the sentinel's CLOCK_MONOTONIC, which judges liveness) and wall_ms (only stamped into

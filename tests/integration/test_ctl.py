@@ -245,6 +245,14 @@ def test_flags_come_from_environment_and_command_line_wins(initialized):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_flag_before_the_command_wins_over_the_environment(initialized):
+    # the environment names an endpoint where nothing listens; the flag, given before the command, the real one
+    r = ctl(None, "--store-endpoints", initialized.endpoints, "status", env_extra={"BULWARK_STORE_TIMEOUT": "2s"})
+    assert r.returncode == 0, r.stderr
+    r = ctl(None, "--cluster-name", "nosuch", "--store-endpoints", initialized.endpoints, "status")
+    assert r.returncode == EXIT_NOT_FOUND, r.stderr
+
+
 @pytest.mark.parametrize("args, expect", [
     (["frobnicate"], 'unknown command "frobnicate"'),
     (["status", "--bogus"], "unknown flag"),

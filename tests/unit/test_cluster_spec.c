@@ -88,7 +88,7 @@ test_defaults_fit_the_failover_budget(void **state)
 	ClusterSpec s;
 
 	(void) state;
-	/* DESIGN.md §4: detection + one sentinel pass + one keeper pass + the proxies' check within 6 s */
+	/* docs/design.md section 4: detection + one sentinel pass + one keeper pass + the proxies' check within 6 s */
 	cluster_spec_defaults(&s);
 	assert_true(s.fail_interval_ms + 2 * s.sleep_interval_ms + s.proxy_check_interval_ms <= 6000);
 	cluster_spec_finish(&s);

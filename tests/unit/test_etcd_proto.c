@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_etcd_proto.c
- *    etcd's JSON gateway, as recorded from etcd 3.4.23 (tests/unit/data/etcd/, from reference/feasibility.md §1):
+ *    etcd's JSON gateway, as recorded from etcd 3.4.23 (tests/unit/data/etcd/, recorded against a real etcd 3.4.23):
  *    responses with omitted zero values, txn outcomes, leases that are gone, error bodies mapped to what the
  *    caller must do, the watch stream cut anywhere, request bodies that etcd accepts, and garbage refused cleanly.
  */

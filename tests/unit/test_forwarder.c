@@ -478,7 +478,7 @@ test_fence_closes_everything_and_stops_listening(void **state)
 }
 
 /*
- * DESIGN.md I3 with two workers: the new generation (no route to db0 any more) is acknowledged only once
+ * docs/design.md I3 with two workers: the new generation (no route to db0 any more) is acknowledged only once
  * every worker has closed its read-write connections; a worker that has not run yet holds the
  * acknowledgement back.
  */

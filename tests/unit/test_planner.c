@@ -4,7 +4,7 @@
  *    to the cluster data as real keepers would (echo generations, stream WAL, promote onto a new timeline),
  *    proxies that acknowledge generations or stay silent, and a clock. Each behaviour is one table row: a script
  *    of actions and expectations. A randomized property check then plays thousands of rounds of deaths,
- *    revivals, lag and proxy silence, asserting the safety invariants (DESIGN.md I1, I3, I4) after every round.
+ *    revivals, lag and proxy silence, asserting the safety invariants (docs/design.md I1, I3, I4) after every round.
  */
 #include <stdarg.h>
 #include <stddef.h>
