@@ -90,6 +90,8 @@ store_error_kind_to_string(StoreErrorKind kind)
 			return "timeout";
 		case STORE_ERR_COMPARE_FAILED:
 			return "compare-failed";
+		case STORE_ERR_GUARD_LOST:
+			return "guard-lost";
 		case STORE_ERR_COMPACTED:
 			return "compacted";
 		case STORE_ERR_TOO_LARGE:
@@ -1022,7 +1024,7 @@ store_txn_put(Store *store, const char *key, EtcdCompareTarget target, int64_t e
 	{
 		int64_t		held_by = (txn.has_range2 && txn.range2.n > 0) ? txn.range2.kvs[0].lease : 0;
 
-		store_error_set(err, STORE_ERR_COMPARE_FAILED,
+		store_error_set(err, STORE_ERR_GUARD_LOST,
 						"key \"%.200s\" not written: guard key \"%.200s\" is %s, not held by lease %" PRIx64 "%s", key,
 						guard_key, held_by ? "held by another lease" : "gone or without a lease",
 						(uint64_t) guard_lease, note);

@@ -20,6 +20,7 @@ typedef enum StoreErrorKind
 	STORE_ERR_UNREACHABLE,		/* no endpoint answered; the message lists the endpoints tried */
 	STORE_ERR_TIMEOUT,			/* no answer within the deadline: a write may still have been applied */
 	STORE_ERR_COMPARE_FAILED,	/* a txn compare (create-if-absent, CAS) did not hold */
+	STORE_ERR_GUARD_LOST,		/* a guarded write's guard key is no longer held by the caller's lease (leadership lost) */
 	STORE_ERR_COMPACTED,		/* a watch start revision was compacted: re-read, then watch again */
 	STORE_ERR_TOO_LARGE,		/* the request or response exceeds a size limit */
 	STORE_ERR_LEASE_NOT_FOUND,	/* the lease expired or never existed */

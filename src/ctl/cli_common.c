@@ -109,6 +109,7 @@ ctl_fail_store(const char *what, const StoreError *err)
 	switch (err->kind)
 	{
 		case STORE_ERR_COMPARE_FAILED:
+		case STORE_ERR_GUARD_LOST:
 			return EXIT_CODE_CONFLICT;
 		case STORE_ERR_INVALID:
 			return EXIT_CODE_BAD_ARGS;

@@ -262,9 +262,9 @@ sentinel_lead(Sentinel *s, const ClusterData *cd, int64_t mod_revision)
 			pthread_mutex_unlock(&s->lock);
 			history_append(s, out.events, out.event_count, wall);
 		}
-		else if (err.kind == STORE_ERR_COMPARE_FAILED)
+		else if (err.kind == STORE_ERR_GUARD_LOST || err.kind == STORE_ERR_COMPARE_FAILED)
 		{
-			if (strstr(err.message, "guard key") != NULL)
+			if (err.kind == STORE_ERR_GUARD_LOST)
 				log_warn("no longer the leader, decisions of this round dropped: %s", err.message);
 			else
 				log_debug("round dropped: %s", err.message);

@@ -97,14 +97,17 @@ def test_guarded_cas_writes_only_while_the_guard_key_is_on_the_writers_lease(etc
     r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev, "v2", "/test/gleader", mine)
     assert r.returncode == 5, r.stderr
     assert "guard key \"/test/gleader\" is held by another lease" in r.stderr
+    assert "store_tool: guard-lost:" in r.stderr       # a lost leadership is an error kind of its own
     assert ok(etcd.endpoints, "get", "/test/gcd")[0].split(" ")[1] == "v1"
     # the right lease but a stale revision: the ordinary compare failure
     r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev - 1, "v2", "/test/gleader", other)
     assert r.returncode == 5 and "has mod_revision" in r.stderr, r.stderr
+    assert "store_tool: compare-failed:" in r.stderr
     # no leader key at all
     ok(etcd.endpoints, "lease-revoke", other)
     r = tool(etcd.endpoints, "cas-guarded", "/test/gcd", rev, "v2", "/test/gleader", other)
     assert r.returncode == 5 and "gone or without a lease" in r.stderr, r.stderr
+    assert "store_tool: guard-lost:" in r.stderr
 
 
 def test_lease_not_kept_alive_expires_and_its_key_disappears(etcd):

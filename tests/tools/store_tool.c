@@ -65,7 +65,8 @@ static int
 tool_fail(const StoreError *err)
 {
 	fprintf(stderr, "store_tool: %s: %s\n", store_error_kind_to_string(err->kind), err->message);
-	return err->kind == STORE_ERR_COMPARE_FAILED ? EXIT_CODE_CONFLICT : EXIT_CODE_STORE;
+	return err->kind == STORE_ERR_COMPARE_FAILED || err->kind == STORE_ERR_GUARD_LOST ? EXIT_CODE_CONFLICT
+		: EXIT_CODE_STORE;
 }
 
 static bool

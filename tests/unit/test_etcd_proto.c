@@ -907,6 +907,7 @@ test_every_error_kind_has_a_name(void **state)
 	for (int k = STORE_ERR_NONE; k <= STORE_ERR_INVALID; k++)
 		assert_string_not_equal(store_error_kind_to_string((StoreErrorKind) k), "unknown");
 	assert_string_equal(store_error_kind_to_string(STORE_ERR_COMPARE_FAILED), "compare-failed");
+	assert_string_equal(store_error_kind_to_string(STORE_ERR_GUARD_LOST), "guard-lost");
 }
 
 int
