@@ -33,7 +33,7 @@ def test_short_sync_chaos_run_passes(tmp_path):
     assert rep["result"] == "PASS"
     assert rep["writes_lost"] == 0
     assert rep["faults_total"] > 0 and rep["writes_acknowledged"] > 0
-    assert rep["faults"].get("store_down") == 1 and rep["faults"].get("master_cut_from_store") == 1, rep["faults"]
+    assert rep["faults"].get("store_down", 0) >= 1 and rep["faults"].get("master_cut_from_store", 0) >= 1, rep["faults"]
     assert rep["direct_writes_acknowledged"] > 0
 
 
