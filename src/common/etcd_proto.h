@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "store_etcd.h"
+#include "store_types.h"
 
 /* The largest response body or watch message accepted; a larger one fails with STORE_ERR_TOO_LARGE. */
 #define ETCD_PROTO_MAX_MESSAGE (8 * 1024 * 1024)

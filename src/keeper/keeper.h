@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store_watch.h"
 #include "cluster.h"
 #include "fencing.h"
 #include "http_server.h"

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store_watch.h"
 #include "cluster_json.h"
 #include "exitcode.h"
 #include "keeper/keeper.h"

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store_watch.h"
 #include "cluster_json.h"
 #include "duration.h"
 #include "http_client.h"

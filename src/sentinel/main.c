@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "store_watch.h"
 #include "cluster_json.h"
 #include "exitcode.h"
 #include "http_server.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store_watch.h"
 #include "exitcode.h"
 #include "log.h"
 #include "store_etcd.h"
