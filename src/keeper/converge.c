@@ -889,7 +889,9 @@ keeper_converge(KeeperDaemon *k)
 
 		keeper_plan_input(k, &in, &db);
 		plan = keeper_plan_decide(&in);
-		keeper_fsm_enter(k, keeper_action_state(plan.action), plan.reason);
+		/* recovering is the standby state's own sub-state: its step says when the standby streams again */
+		if (plan.action != KEEPER_ACTION_RUN_STANDBY || k->state != KEEPER_STATE_RECOVERING)
+			keeper_fsm_enter(k, keeper_action_state(plan.action), plan.reason);
 		if (plan.action != KEEPER_ACTION_RUN_STANDBY)
 			memset(&k->recovery, 0, sizeof(k->recovery));
 		switch (keeper_steps[plan.action] (k, db, &plan))
