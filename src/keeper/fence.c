@@ -198,9 +198,9 @@ keeper_watchdog_main(void *arg)
 			if (primary && now - signaled_ms >= 1000)
 			{
 				if (until > 0)
-					log_error("self-fencing: the master role is not confirmed (by the store: a read naming it "
-							  "master and a publish; or by the failsafe's promises) since %lld ms: fast shutdown "
-							  "of postgres now", (long long) (now - until));
+					log_error("self-fencing: the master role has not been confirmed (by the store: a read naming "
+							  "it master and a publish; or by the failsafe's promises) for %lld ms past its bound: "
+							  "fast shutdown of postgres now", (long long) (now - until));
 				else
 					log_error("self-fencing: postgres runs as a primary but this keeper has never had the master "
 							  "role confirmed: fast shutdown of postgres now");
@@ -352,8 +352,13 @@ keeper_failsafe_main(void *arg)
 				n++;
 			}
 			until = failsafe_until(&required, grants, n, round_sent, &t);
+			/*
+			 * A round that fails (a keeper that does not answer this time) does not take back the bound of the
+			 * last full round: those promises hold until they end, whatever happens to later requests.
+			 */
 			pthread_mutex_lock(&k->lock);
-			k->confirm.failsafe_until_ms = until;
+			if (until > k->confirm.failsafe_until_ms)
+				k->confirm.failsafe_until_ms = until;
 			pthread_mutex_unlock(&k->lock);
 			if (until > 0 && !active)
 				log_warn("failsafe: the store does not confirm the master role; holding it on the promises of "
