@@ -1320,6 +1320,125 @@ dump_and_free(json_t *v, bool pretty)
 	return text;
 }
 
+/* ---- equality, from the same field tables: two values are equal when they would encode the same ---- */
+
+static bool equal_object(const ObjectType *type, const void *a, const void *b);
+
+static bool
+equal_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Parameters encode as a JSON object: equal whatever their order. */
+static bool
+equal_params(const PgParameters *a, const PgParameters *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (size_t i = 0; i < a->count; i++)
+	{
+		bool		found = false;
+
+		for (size_t j = 0; j < b->count && !found; j++)
+			found = strcmp(a->items[i].name, b->items[j].name) == 0 && strcmp(a->items[i].value, b->items[j].value) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static bool
+equal_timelines(const TimelinesHistory *a, const TimelinesHistory *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (size_t i = 0; i < a->count; i++)
+		if (a->items[i].timeline_id != b->items[i].timeline_id || a->items[i].switch_point != b->items[i].switch_point ||
+			!equal_text(a->items[i].reason, b->items[i].reason))
+			return false;
+	return true;
+}
+
+/* The stored (sparse) spec: absent encodes as an empty object. */
+static bool
+equal_spec_sparse(const json_t *a, const json_t *b)
+{
+	json_t	   *empty;
+	bool		eq;
+
+	if (a != NULL && b != NULL)
+		return json_equal(a, b);
+	if (a == NULL && b == NULL)
+		return true;
+	empty = json_object();
+	eq = json_equal(a != NULL ? a : empty, b != NULL ? b : empty);
+	json_decref(empty);
+	return eq;
+}
+
+static bool
+equal_field(const Field *f, const void *a, const void *b)
+{
+	switch (f->kind)
+	{
+		case FIELD_UID:
+		case FIELD_STRING:
+			return strcmp(cmember(a, f), cmember(b, f)) == 0;
+		case FIELD_TEXT:
+			return equal_text(get_pointer(a, f), get_pointer(b, f));
+		case FIELD_BOOL:
+			return *(const bool *) cmember(a, f) == *(const bool *) cmember(b, f);
+		case FIELD_INT:
+			return *(const int *) cmember(a, f) == *(const int *) cmember(b, f);
+		case FIELD_INT64:
+		case FIELD_DURATION:
+		case FIELD_TIME:
+			return *(const int64_t *) cmember(a, f) == *(const int64_t *) cmember(b, f);
+		case FIELD_UINT32:
+			return *(const uint32_t *) cmember(a, f) == *(const uint32_t *) cmember(b, f);
+		case FIELD_LSN:
+			return *(const uint64_t *) cmember(a, f) == *(const uint64_t *) cmember(b, f);
+		case FIELD_ENUM:
+			return get_enum(a, f) == get_enum(b, f);
+		case FIELD_UID_LIST:
+		case FIELD_STRING_LIST:
+			return string_list_equal(cmember(a, f), cmember(b, f));
+		case FIELD_OPT_STRING_LIST:
+			{
+				const StringList *la = get_pointer(a, f);
+				const StringList *lb = get_pointer(b, f);
+
+				return (la == NULL && lb == NULL) || (la != NULL && lb != NULL && string_list_equal(la, lb));
+			}
+		case FIELD_PARAMS:
+			return equal_params(cmember(a, f), cmember(b, f));
+		case FIELD_TIMELINES:
+			return equal_timelines(cmember(a, f), cmember(b, f));
+		case FIELD_OBJECT:
+			return equal_object(f->object, cmember(a, f), cmember(b, f));
+		case FIELD_OPT_OBJECT:
+			{
+				const void *sa = get_pointer(a, f);
+				const void *sb = get_pointer(b, f);
+
+				return (sa == NULL && sb == NULL) || (sa != NULL && sb != NULL && equal_object(f->object, sa, sb));
+			}
+		case FIELD_SPEC:
+			return equal_spec_sparse(((const Cluster *) a)->spec_sparse, ((const Cluster *) b)->spec_sparse);
+	}
+	return false;
+}
+
+static bool
+equal_object(const ObjectType *type, const void *a, const void *b)
+{
+	for (size_t i = 0; i < type->nfields; i++)
+		if (!equal_field(&type->fields[i], a, b))
+			return false;
+	return true;
+}
+
 /* ---- clusterdata ---- */
 
 static int
@@ -1557,6 +1676,24 @@ cluster_data_encode(const ClusterData *cd, bool pretty)
 	json_t	   *doc = cluster_data_to_json(cd);
 
 	return doc != NULL ? dump_and_free(doc, pretty) : NULL;
+}
+
+bool
+cluster_data_equal(const ClusterData *a, const ClusterData *b)
+{
+	if (a->format_version != b->format_version || a->change_time_ms != b->change_time_ms ||
+		a->keeper_count != b->keeper_count || a->db_count != b->db_count ||
+		!equal_object(&cluster_type, &a->cluster, &b->cluster) || !equal_object(&proxy_type, &a->proxy, &b->proxy))
+		return false;
+	/* both sorted by uid (the document's maps) */
+	for (size_t i = 0; i < a->keeper_count; i++)
+		if (strcmp(a->keepers[i]->uid, b->keepers[i]->uid) != 0 ||
+			!equal_object(&keeper_type, a->keepers[i], b->keepers[i]))
+			return false;
+	for (size_t i = 0; i < a->db_count; i++)
+		if (strcmp(a->dbs[i]->uid, b->dbs[i]->uid) != 0 || !equal_object(&db_type, a->dbs[i], b->dbs[i]))
+			return false;
+	return true;
 }
 
 bool

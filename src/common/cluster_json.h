@@ -140,4 +140,10 @@ char *cluster_json_dump(const json_t *value, bool pretty) __attribute__((warn_un
  */
 bool db_spec_equal(const DbSpec *a, const DbSpec *b);
 
+/*
+ * cluster_data_equal: a and b would encode to the same document (compared field by field from the codec's
+ * tables, without encoding). For the planner's "did this round change anything".
+ */
+bool cluster_data_equal(const ClusterData *a, const ClusterData *b);
+
 #endif

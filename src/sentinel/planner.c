@@ -2017,15 +2017,7 @@ bump_generations(Plan *plan)
 static bool
 data_changed(Plan *plan)
 {
-	json_t	   *a = cluster_data_to_json(plan->in->cd);
-	json_t	   *b = cluster_data_to_json(plan->cd);
-	bool		changed = a == NULL || b == NULL || !json_equal(a, b);
-
-	if (a == NULL || b == NULL)
-		plan->oom = true;
-	json_decref(a);
-	json_decref(b);
-	return changed;
+	return !cluster_data_equal(plan->in->cd, plan->cd);
 }
 
 /* ---- the round ---- */

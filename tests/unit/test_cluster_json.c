@@ -758,6 +758,65 @@ test_report_rejections(void **state)
 
 /* ---- the model ---- */
 
+/* cluster_data_equal (field tables, no encoding) agrees with comparing the encoded documents. */
+static void
+expect_equal_as_encoded(const ClusterData *a, const ClusterData *b, bool want, const char *what)
+{
+	char	   *ea = cluster_data_encode(a, false);
+	char	   *eb = cluster_data_encode(b, false);
+
+	assert_non_null(ea);
+	assert_non_null(eb);
+	if ((strcmp(ea, eb) == 0) != want || cluster_data_equal(a, b) != want)
+		fail_msg("%s: encoded equal %d, cluster_data_equal %d, want %d", what, strcmp(ea, eb) == 0,
+				 cluster_data_equal(a, b), want);
+	free(ea);
+	free(eb);
+}
+
+static void
+test_cluster_data_equal_agrees_with_the_encoding(void **state)
+{
+	ClusterData cd;
+	ClusterData c;
+	json_t	   *patch = test_json_parse("{\"maxStandbys\":5}");
+	char		err[512];
+
+	(void) state;
+	build_full(&cd);
+	assert_true(cluster_data_copy(&c, &cd));
+	expect_equal_as_encoded(&cd, &c, true, "a copy");
+	/* one change of each kind of field, each on a fresh copy */
+#define MUTATE(what, stmt) \
+	do { \
+		cluster_data_finish(&c); \
+		assert_true(cluster_data_copy(&c, &cd)); \
+		stmt; \
+		expect_equal_as_encoded(&cd, &c, false, what); \
+	} while (0)
+	MUTATE("a list", assert_true(string_list_append(&cluster_data_find_db(&c, "db0")->spec.followers, "db9")));
+	MUTATE("a parameter", assert_true(pg_parameters_set(&cluster_data_find_db(&c, "db0")->status.pg_parameters,
+														"work_mem", "1GB")));
+	MUTATE("an LSN", cluster_data_find_db(&c, "db1")->status.xlog_pos++);
+	MUTATE("a bool", cluster_data_find_keeper(&c, "k0")->status.healthy = false);
+	MUTATE("a string", snprintf(cluster_data_find_keeper(&c, "k0")->status.boot_uuid, UID_SIZE, "other"));
+	MUTATE("a time", c.cluster.change_time_ms++);
+	MUTATE("the sparse spec", assert_true(cluster_data_patch_spec(&c, patch, err, sizeof(err))));
+	MUTATE("a keeper fewer", assert_true(cluster_data_remove_keeper(&c, "k1")));
+	MUTATE("a db more", assert_non_null(cluster_data_add_db(&c, "db3")));
+	MUTATE("an optional object", {
+		PitrConfig *pc = cluster_data_find_db(&c, "db2")->spec.pitr_config;
+
+		free(pc->archive_recovery_settings->restore_command);
+		set_text(&pc->archive_recovery_settings->restore_command, "changed");
+	});
+	MUTATE("the proxy", c.proxy.generation++);
+#undef MUTATE
+	json_decref(patch);
+	cluster_data_finish(&c);
+	cluster_data_finish(&cd);
+}
+
 static void
 test_copy_is_deep_and_independent(void **state)
 {
@@ -967,6 +1026,7 @@ main(void)
 		cmocka_unit_test(test_sentinel_and_proxy_info_round_trip),
 		cmocka_unit_test(test_report_rejections),
 		cmocka_unit_test(test_copy_is_deep_and_independent),
+		cmocka_unit_test(test_cluster_data_equal_agrees_with_the_encoding),
 		cmocka_unit_test(test_lookups_keep_uid_order),
 		cmocka_unit_test(test_db_spec_equal_sees_every_change),
 		cmocka_unit_test(test_string_list_and_parameters),
