@@ -360,7 +360,7 @@ confirmer_ask(const char *addr, const char *master_db, int64_t *confirmed_ms, ch
 	ok = http_client_request("GET", url, CONFIRM_REQUEST_MS, &status, &body, why, whylen);
 	if (ok && status != 200)
 	{
-		snprintf(why, whylen, "the master's keeper says %d: %.200s", status, buf_cstr(&body));
+		snprintf(why, whylen, "the master's keeper says %d: %.120s", status, buf_cstr(&body));
 		ok = false;
 	}
 	/* {"masterDb":"<uid>","confirmedMs":N} */
@@ -368,7 +368,7 @@ confirmer_ask(const char *addr, const char *master_db, int64_t *confirmed_ms, ch
 	if (ok && (strstr(buf_cstr(&body), want) == NULL || (c = strstr(buf_cstr(&body), "\"confirmedMs\":")) == NULL ||
 			   sscanf(c + strlen("\"confirmedMs\":"), "%" SCNd64, confirmed_ms) != 1 || *confirmed_ms <= 0))
 	{
-		snprintf(why, whylen, "the master's keeper does not confirm db %s: %.200s", master_db, buf_cstr(&body));
+		snprintf(why, whylen, "the master's keeper does not confirm db %s: %.120s", master_db, buf_cstr(&body));
 		ok = false;
 	}
 	buf_finish(&body);
@@ -380,13 +380,13 @@ confirmer_main(void *arg)
 {
 	ProxyDaemon	   *p = arg;
 	bool		confirming = false;
-	char		last_why[256] = "";
+	char		last_why[512] = "";
 
 	while (!atomic_load(&p->stopping))
 	{
 		char		db[UID_SIZE];
 		char		addr[CLUSTER_HOST_SIZE + 8];
-		char		why[256] = "";
+		char		why[512] = "";
 		bool		mode;
 		int64_t		timeout;
 		int64_t		interval;
