@@ -249,14 +249,21 @@ pgctl_stop(PgCtl *pg, const char *mode, int64_t timeout_ms)
 	char		secs[32];
 	const char *argv[] = {bin, "stop", "-D", pg->pgdata, "-m", mode, "-w", "-t", secs, NULL};
 
+	int64_t		offset = pgctl_log_offset(pg);
+	char		reason[PGCTL_FAILURE_SIZE];
+
 	pg->failure[0] = '\0';
 	if (!pgctl_is_running(pg))
 		return true;
 	pgctl_bin(pg, "pg_ctl", bin, sizeof(bin));
 	snprintf(secs, sizeof(secs), "%" PRId64, timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1);
-	if (pgctl_run(pg, argv, timeout_ms + 5000, NULL))
+	if (pgctl_run(pg, argv, timeout_ms + 5000, NULL) || !pgctl_is_running(pg))
 		return true;
-	return !pgctl_is_running(pg);
+	pgctl_log_show(pg, offset, "postgres did not stop");
+	pgctl_log_reason(pg, offset, reason, sizeof(reason));
+	if (reason[0])
+		snprintf(pg->failure, sizeof(pg->failure), "postgres did not stop: %.*s", PGCTL_FAILURE_SIZE - 32, reason);
+	return false;
 }
 
 bool
