@@ -64,6 +64,16 @@ program_last_line(const Buf *out, char *line, size_t linelen)
 	snprintf(line, linelen, "%.*s", (int) (end - start), s + start);
 }
 
+static void (*end_hook)(void *ctx);
+static void *end_hook_ctx;
+
+void
+program_set_end_hook(void (*fn)(void *ctx), void *ctx)
+{
+	end_hook = fn;
+	end_hook_ctx = ctx;
+}
+
 bool
 program_run(const char *const argv[], const char *const env_extra[], const char *cwd, int64_t timeout_ms,
 			ProgramResult *result, char *err, size_t errlen)
@@ -204,6 +214,8 @@ program_run(const char *const argv[], const char *const env_extra[], const char 
 	close(pipefd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (end_hook)
+		end_hook(end_hook_ctx);
 
 	if (WIFEXITED(status))
 		r->exit_code = WEXITSTATUS(status);

@@ -35,6 +35,13 @@ void program_result_finish(ProgramResult *result);
 bool program_run(const char *const argv[], const char *const env_extra[], const char *cwd, int64_t timeout_ms,
 				 ProgramResult *result, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * program_set_end_hook: fn(ctx) is called (from the thread that ran it) each time a program that program_run
+ * started has ended, whatever its outcome; NULL removes it. The keeper uses it so that /health sees a loop that
+ * moves from one long program to the next as alive (keeper_http.c).
+ */
+void program_set_end_hook(void (*fn)(void *ctx), void *ctx);
+
 /* program_format_command: argv joined with spaces, quoting words that need it, into out (for logs). */
 void program_format_command(const char *const argv[], char *out, size_t outlen);
 

@@ -543,6 +543,9 @@ step_init_resume(KeeperDaemon *k, const Db *db, const KeeperPlan *plan)
 	bool		ok;
 
 	(void) plan;
+	/* the first start runs a primary: the watchdog would fence one whose role the store has not confirmed yet */
+	if (!keeper_master_confirmed(k))
+		return STEP_WAITING;
 	if (!keeper_write_config(k, db, NULL, &chg) || !keeper_set_standby_signal(k, false) ||
 		!keeper_start(k, keeper_ready_timeout_ms(k), &ready))
 		return STEP_FAILED;

@@ -65,7 +65,7 @@ typedef struct KeeperSnapshot
 	uint64_t	xlog_pos;
 	uint32_t	timeline_id;
 	int64_t		last_store_read_ms; /* wall clock of the last successful cluster data read, 0 never */
-	int64_t		last_pass_ms;	/* wall clock of the last finished loop pass */
+	int64_t		last_pass_ms;	/* wall clock of the last finished loop pass, or program it ran */
 	int64_t		last_converged_ms;	/* wall clock of the last fully successful pass */
 	int64_t		sleep_interval_ms;
 	int64_t		generation;

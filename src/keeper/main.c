@@ -26,6 +26,7 @@
 #include "keeper/keeper.h"
 #include "keeper/pgconf.h"
 #include "log.h"
+#include "runprog.h"
 #include "timestamp.h"
 
 static volatile sig_atomic_t keeper_stop_requested = 0;
@@ -82,6 +83,17 @@ keeper_read_secret(const char *flag, const char *path, char *out, size_t outlen)
 		fprintf(stderr, "bulwark-keeper: --%s: %s\n", flag, err);
 		exit(EXIT_CODE_BAD_ARGS);
 	}
+}
+
+/* A program the loop ran has ended: the loop moves on, /health counts it as a pass (runprog.h). */
+static void
+keeper_note_program_end(void *ctx)
+{
+	KeeperDaemon *k = ctx;
+
+	pthread_mutex_lock(&k->lock);
+	k->snap.last_pass_ms = timestamp_now_ms();
+	pthread_mutex_unlock(&k->lock);
 }
 
 static uid_t chown_uid;
@@ -542,6 +554,7 @@ main(int argc, char **argv)
 	k->state = KEEPER_STATE_STARTING;
 	/* /health counts from the start of the loop: its first pass may be a long base backup (keeper_http.c) */
 	k->snap.last_pass_ms = timestamp_now_ms();
+	program_set_end_hook(keeper_note_program_end, k);
 	if (!keeper_http_start(k, err, sizeof(err)))
 		keeper_usage_error("--http-listen-address: %s", err);
 	keeper_http_address(k);
