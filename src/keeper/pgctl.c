@@ -417,6 +417,25 @@ pgctl_run_state(const PgCtl *pg)
 	return PG_RUN_STARTING;
 }
 
+/* /proc/<pid>/<name> into buf, NUL-terminated (a cmdline's first word only); false when it cannot be read. */
+static bool
+read_proc_file(long pid, const char *name, char *buf, size_t size)
+{
+	char		path[64];
+	ssize_t		n;
+	int			fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
 void
 pgctl_recovery_progress(const PgCtl *pg, char *out, size_t outlen)
 {
@@ -437,31 +456,16 @@ pgctl_recovery_progress(const PgCtl *pg, char *out, size_t outlen)
 		long		pid = strtol(e->d_name, &end, 10);
 		long		ppid = 0;
 		const char *p;
-		ssize_t		n;
-		int			fd;
 
 		if (*end != '\0' || pid <= 0)
 			continue;
 		/* /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so parse after the last ')' */
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != pm)
+		if (!read_proc_file(pid, "stat", buf, sizeof(buf)) || (p = strrchr(buf, ')')) == NULL ||
+			sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid != pm)
 			continue;
 		/* the startup process's title: "postgres: [cluster: ]startup recovering <segment>[ waiting]" */
-		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		if (!read_proc_file(pid, "cmdline", buf, sizeof(buf)))
 			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
 		if ((p = strstr(buf, "startup")) != NULL)
 			snprintf(out, outlen, "%s", p);
 	}
